@@ -1,0 +1,462 @@
+"""IMU gestures as the Nano 33 BLE Sense records them, synthetic or read from capture CSVs.
+
+The format is that of Arduino's IMU_Capture sketch: it waits until the acceleration
+|aX|+|aY|+|aZ| crosses 2.5 g, then prints 119 samples (one second at 119 Hz) of
+``aX,aY,aZ,gX,gY,gZ`` and a blank line. The synthetic generator simulates the same thing
+physically: a hand trajectory and orientation, differentiated into specific force (with
+gravity) and angular rate in the board frame, then cut at the trigger. So a lesson can train
+on synthetic data first and swap in the students' own captures without changing code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from labkit.datasets.base import Dataset, DatasetInfo
+from labkit.errors import DatasetError
+from labkit.fileio import write_atomic
+
+CHANNELS = ("aX", "aY", "aZ", "gX", "gY", "gZ")
+UNITS = ("g", "g", "g", "deg/s", "deg/s", "deg/s")
+SAMPLES_PER_GESTURE = 119
+SAMPLE_RATE_HZ = 119.0
+TRIGGER_G = 2.5
+ACCEL_RANGE_G = 4.0
+GYRO_RANGE_DPS = 2000.0
+
+DEFAULT_CLASSES = ("punch", "flex", "wave", "circle")
+HEADER = ",".join(CHANNELS)
+
+_STANDARD_GRAVITY = 9.80665  # m/s^2 per g
+_DT = 1.0 / SAMPLE_RATE_HZ
+_PRE_ROLL = 8  # samples at rest before the movement starts
+_SIM_LEN = _PRE_ROLL + 2 * SAMPLES_PER_GESTURE  # room for a late trigger plus a full window
+_ACCEL_NOISE_G = 0.02
+_GYRO_NOISE_DPS = 2.0
+_MAX_HAND_TILT_DEG = 25.0
+_MAX_RETRIES = 50
+_WOBBLE_M = 0.04  # typical size of the random wobble on top of a gesture
+_WOBBLE_RAD = 0.2
+
+# A gesture maps normalised time u in [0, 1] (shape (m, L)), an amplitude scale (m, 1) and the
+# rng to the hand's position in metres and its roll/pitch/yaw in radians, each (m, L, 3).
+# World frame: X forward, Y left, Z up; at rest the board lies flat and reads aZ = +1 g.
+GestureFn = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+# Real movements start and stop smoothly (no jump in acceleration), so every profile below has
+# zero velocity and acceleration at u = 0 and u = 1; otherwise the differentiated signal spikes.
+def _smootherstep(u: np.ndarray) -> np.ndarray:
+    """0 -> 1 with zero first and second derivatives at both ends."""
+    return u**3 * (u * (6 * u - 15) + 10)
+
+
+def _out_and_back(u: np.ndarray) -> np.ndarray:
+    """0 -> 1 -> 0, pausing briefly at the far end (full extension)."""
+    return _smootherstep(1 - np.abs(2 * u - 1))
+
+
+def _envelope(u: np.ndarray, ramp: float = 0.2) -> np.ndarray:
+    """Fades an oscillation in over the first ``ramp`` of the gesture and out over the last."""
+    return _smootherstep(np.minimum(1.0, np.minimum(u, 1 - u) / ramp))
+
+
+def _punch(u: np.ndarray, amp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Jab forward ~30 cm and back; the fist turns (roll) as the arm extends."""
+    out = _out_and_back(u)
+    zero = np.zeros_like(u)
+    pos = np.stack([0.30 * amp * out, zero, 0.04 * amp * out], axis=-1)
+    ang = np.stack([0.6 * amp * out, -0.15 * amp * out, zero], axis=-1)
+    return pos, ang
+
+
+def _flex(u: np.ndarray, amp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Arm curl: the forearm (30 cm) pitches up ~100 degrees about the elbow and back down."""
+    theta = np.minimum(1.75 * amp, 2.4) * _out_and_back(u)
+    zero = np.zeros_like(u)
+    pos = 0.30 * np.stack([np.cos(theta) - 1.0, zero, np.sin(theta)], axis=-1)
+    ang = np.stack([zero, -theta, zero], axis=-1)  # pitch -theta turns the board's X axis upwards
+    return pos, ang
+
+
+def _wave(u: np.ndarray, amp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Side-to-side along Y for 2-3 cycles, the wrist rolling with it."""
+    cycles = rng.uniform(2.0, 3.0, size=(len(u), 1))
+    swing = np.sin(2 * np.pi * cycles * u) * _envelope(u)
+    zero = np.zeros_like(u)
+    pos = np.stack([zero, 0.10 * amp * swing, zero], axis=-1)
+    ang = np.stack([0.5 * amp * swing, zero, zero], axis=-1)
+    return pos, ang
+
+
+def _circle(u: np.ndarray, amp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One loop (or a little more) of a vertical circle in front of the body: Y and Z in quadrature."""
+    loops = rng.uniform(1.0, 1.25, size=(len(u), 1))
+    phase = 2 * np.pi * loops * _smootherstep(u)  # speeds up, then slows to rest
+    radius = 0.20 * amp
+    zero = np.zeros_like(u)
+    pos = np.stack([zero, radius * np.sin(phase), radius * (1 - np.cos(phase))], axis=-1)
+    ang = np.stack([0.25 * amp * np.sin(phase), zero, 0.15 * amp * (1 - np.cos(phase))], axis=-1)
+    return pos, ang
+
+
+def _updown(u: np.ndarray, amp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical pumping along Z for 1.5-2.5 cycles, the wrist nodding slightly."""
+    cycles = rng.uniform(1.5, 2.5, size=(len(u), 1))
+    pump = np.sin(2 * np.pi * cycles * u) * _envelope(u)
+    zero = np.zeros_like(u)
+    pos = np.stack([zero, zero, 0.12 * amp * pump], axis=-1)
+    ang = np.stack([zero, 0.2 * amp * pump, zero], axis=-1)
+    return pos, ang
+
+
+# name -> (typical duration in seconds, trajectory)
+GESTURES: dict[str, tuple[float, GestureFn]] = {
+    "punch": (0.45, _punch),
+    "flex": (0.75, _flex),
+    "wave": (0.90, _wave),
+    "circle": (0.80, _circle),
+    "updown": (0.85, _updown),
+}
+
+
+def trigger_index(window: np.ndarray, threshold: float = TRIGGER_G) -> int:
+    """First sample where |aX|+|aY|+|aZ| >= threshold (the capture sketch's start), or -1."""
+    window = np.asarray(window)
+    if window.ndim != 2 or window.shape[1] < 3:
+        raise DatasetError(f"trigger_index expects a (samples, channels>=3) window, got shape {window.shape}")
+    hits = np.flatnonzero(np.abs(window[:, :3]).sum(axis=1) >= threshold)
+    return int(hits[0]) if hits.size else -1
+
+
+def _rotation(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Rz(yaw) @ Ry(pitch) @ Rx(roll) for arrays of angles, shape (..., 3, 3)."""
+    cr, sr = np.cos(roll), np.sin(roll)
+    cp, sp = np.cos(pitch), np.sin(pitch)
+    cy, sy = np.cos(yaw), np.sin(yaw)
+    return np.stack(
+        [
+            np.stack([cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr], axis=-1),
+            np.stack([sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr], axis=-1),
+            np.stack([-sp, cp * sr, cp * cr], axis=-1),
+        ],
+        axis=-2,
+    )
+
+
+def _imu_readings(pos: np.ndarray, ang: np.ndarray, board_in_hand: np.ndarray) -> np.ndarray:
+    """Accelerometer (g, gravity included) and gyroscope (deg/s) in the board frame, (m, L, 6)."""
+    pos = np.pad(pos, ((0, 0), (1, 1), (0, 0)), mode="edge")
+    accel_world = (pos[:, 2:] - 2 * pos[:, 1:-1] + pos[:, :-2]) / (_DT**2 * _STANDARD_GRAVITY)
+    accel_world[..., 2] += 1.0  # an accelerometer measures specific force: +1 g up at rest
+
+    hand = _rotation(ang[..., 0], ang[..., 1], ang[..., 2])  # world <- hand, (m, L, 3, 3)
+    accel_hand = np.einsum("mlji,mlj->mli", hand, accel_world)
+    padded = np.pad(hand, ((0, 0), (1, 1), (0, 0), (0, 0)), mode="edge")
+    # Body angular rate: the skew part of R^T dR/dt (central difference).
+    w = np.einsum("mlji,mljk->mlik", hand, padded[:, 2:] - padded[:, :-2]) / (2 * _DT)
+    gyro_hand = np.degrees(
+        0.5 * np.stack([w[..., 2, 1] - w[..., 1, 2], w[..., 0, 2] - w[..., 2, 0], w[..., 1, 0] - w[..., 0, 1]], -1)
+    )
+    # The board sits rotated in the hand: the same rotation applies to both sensors.
+    accel = np.einsum("mji,mlj->mli", board_in_hand, accel_hand)
+    gyro = np.einsum("mji,mlj->mli", board_in_hand, gyro_hand)
+    return np.concatenate([accel, gyro], axis=-1)
+
+
+def _simulate(
+    name: str,
+    persons: np.ndarray,
+    people: dict[str, np.ndarray],
+    noise: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Record one gesture per entry of ``persons``; returns windows and which ones triggered."""
+    m = len(persons)
+    duration_s, trajectory = GESTURES[name]
+    amp = people["amp"][persons] * rng.normal(1.0, 0.1, m)
+    duration = duration_s * people["speed"][persons] * rng.normal(1.0, 0.1, m)
+    tilt = people["tilt"][persons] + rng.normal(0.0, np.radians(6.0), (m, 3))
+
+    t = np.arange(_SIM_LEN) - _PRE_ROLL
+    u = np.clip(t / (duration[:, None] * SAMPLE_RATE_HZ), 0.0, 1.0)
+    pos, ang = trajectory(u, amp[:, None], rng)
+    # No two repetitions are alike: a slow random wobble of the hand while it moves.
+    seconds = (u * duration[:, None])[..., None]
+    envelope = _envelope(u, ramp=0.3)[..., None]
+    for part, size in ((pos, _WOBBLE_M), (ang, _WOBBLE_RAD)):
+        freq = rng.uniform(0.5, 2.5, (m, 1, 3))
+        phase = rng.uniform(0, 2 * np.pi, (m, 1, 3))
+        part += rng.normal(0.0, size, (m, 1, 3)) * envelope * np.sin(2 * np.pi * freq * seconds + phase)
+    signal = _imu_readings(pos, ang, _rotation(tilt[:, 0], tilt[:, 1], tilt[:, 2]))
+
+    scale = noise * np.array([_ACCEL_NOISE_G] * 3 + [_GYRO_NOISE_DPS] * 3)
+    signal += rng.normal(size=signal.shape) * scale
+    limit = np.array([ACCEL_RANGE_G] * 3 + [GYRO_RANGE_DPS] * 3)
+    signal = np.clip(signal, -limit, limit)  # the sensor saturates at its configured range
+
+    over = np.abs(signal[..., :3]).sum(axis=-1) >= TRIGGER_G
+    start = over.argmax(axis=1)
+    ok = over.any(axis=1) & (start + SAMPLES_PER_GESTURE <= _SIM_LEN)
+    start = np.where(ok, start, 0)
+    rows = start[:, None] + np.arange(SAMPLES_PER_GESTURE)
+    return signal[np.arange(m)[:, None], rows], ok
+
+
+def make_gestures(
+    n_per_class: int = 100,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    n_people: int = 8,
+    noise: float = 1.0,
+    seed: int = 0,
+) -> Dataset:
+    """Synthetic IMU gestures in the capture sketch's format, shuffled.
+
+    Each gesture comes from one of ``n_people`` persons, who each have their own amplitude,
+    speed and way of holding the board (tilted up to 25 degrees per axis); every repetition
+    then varies a little around that. ``noise`` scales the white sensor noise
+    (0.02 g, 2 deg/s). A repetition too gentle to cross the trigger is done again, as in a
+    real capture session.
+    """
+    classes = tuple(classes)
+    unknown = [c for c in classes if c not in GESTURES]
+    if not classes or unknown or len(set(classes)) != len(classes):
+        raise DatasetError(
+            f"classes must be distinct names from {tuple(GESTURES)}, got {classes!r}"
+        )
+    if n_per_class < 1 or n_people < 1 or noise < 0:
+        raise DatasetError(
+            f"need n_per_class >= 1, n_people >= 1 and noise >= 0, "
+            f"got n_per_class={n_per_class}, n_people={n_people}, noise={noise}"
+        )
+    rng = np.random.default_rng(seed)
+    max_tilt = np.radians(_MAX_HAND_TILT_DEG)
+    people = {
+        "amp": rng.uniform(0.8, 1.2, n_people),
+        "speed": rng.uniform(0.8, 1.25, n_people),  # multiplies the duration
+        "tilt": rng.uniform(-max_tilt, max_tilt, (n_people, 3)),
+    }
+    x = np.empty((len(classes) * n_per_class, SAMPLES_PER_GESTURE, len(CHANNELS)), dtype=np.float32)
+    for k, name in enumerate(classes):
+        block = x[k * n_per_class : (k + 1) * n_per_class]
+        persons = rng.integers(n_people, size=n_per_class)
+        todo = np.arange(n_per_class)
+        for _ in range(_MAX_RETRIES):
+            windows, ok = _simulate(name, persons[todo], people, noise, rng)
+            block[todo[ok]] = windows[ok]
+            todo = todo[~ok]
+            if not todo.size:
+                break
+        else:  # unreachable with the built-in gestures; guards against a too-gentle new one
+            raise DatasetError(f"gesture {name!r} rarely crosses the {TRIGGER_G} g trigger")
+    y = np.repeat(np.arange(len(classes), dtype=np.int64), n_per_class)
+    order = rng.permutation(len(y))
+    info = DatasetInfo(
+        name="gestures",
+        task="classification",
+        class_names=classes,
+        feature_names=CHANNELS,
+        units=UNITS,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        description=(
+            f"Synthetic IMU gestures: {n_per_class} per class from {n_people} people, "
+            f"{SAMPLES_PER_GESTURE} samples at {SAMPLE_RATE_HZ:g} Hz starting at the "
+            f"{TRIGGER_G} g trigger; accelerometer in g, gyroscope in deg/s."
+        ),
+        source=f"synthetic (seed={seed})",
+        truth={"n_people": n_people, "noise": noise, "seed": seed},
+    )
+    return Dataset(x[order], y[order], info)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files as printed by the capture sketch
+
+_FORMAT_HINT = (
+    f"a capture file has the header line {HEADER}, then gestures of {SAMPLES_PER_GESTURE} lines "
+    f"of 6 comma-separated numbers each, separated by blank lines"
+)
+
+
+def _format_gestures(x: np.ndarray) -> str:
+    """Gestures as the sketch prints them: 3 decimals, a blank line after each gesture."""
+    rounded = np.round(x.astype(np.float64), 3) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return "".join(
+        "\n".join(",".join(f"{v:.3f}" for v in row) for row in gesture) + "\n\n" for gesture in rounded
+    )
+
+
+def _check_gestures(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1:] != (SAMPLES_PER_GESTURE, len(CHANNELS)):
+        raise DatasetError(
+            f"gestures must have shape (n, {SAMPLES_PER_GESTURE}, {len(CHANNELS)}), got {x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise DatasetError("gestures contain NaN or infinite values; a capture file cannot hold them")
+    return x
+
+
+def write_gesture_csv(path: str | os.PathLike, x: np.ndarray, append: bool = False) -> Path:
+    """Write gestures (n, 119, 6) — or one (119, 6) — in the capture format, atomically.
+
+    With ``append`` an existing file is checked first, so a good recording is never extended
+    with gestures that would make the whole file unreadable.
+    """
+    path = Path(path)
+    body = _format_gestures(_check_gestures(x))
+    if append and path.exists():
+        existing = _read_text(path)
+        _parse_gestures(existing, str(path))
+        if existing.strip():
+            return write_atomic(path, existing.rstrip() + "\n\n" + body)
+    return write_atomic(path, HEADER + "\n" + body)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: files saved by Notepad start with a BOM
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file; expected a gesture capture CSV") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path} is a folder; expected a gesture capture CSV file") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is not a text file; {_FORMAT_HINT}") from None
+
+
+def _parse_gestures(text: str, name: str) -> np.ndarray:
+    """Parse capture text into (n, 119, 6) float32; n may be 0. Errors name file and line."""
+    gestures: list[list[list[float]]] = []
+    block: list[list[float]] = []
+    block_start = 0
+
+    def close_block(end_line: int) -> None:
+        if not block:
+            return
+        if len(block) % SAMPLES_PER_GESTURE:
+            if len(block) < SAMPLES_PER_GESTURE:
+                problem = (
+                    f"gesture ending at line {end_line} has {len(block)} rows; every gesture must have "
+                    f"exactly {SAMPLES_PER_GESTURE} rows (the capture sketch's SAMPLES_PER_GESTURE)"
+                )
+            else:
+                problem = (
+                    f"the {len(block)} rows from line {block_start} to line {end_line} are not a whole "
+                    f"number of gestures; every gesture must have exactly {SAMPLES_PER_GESTURE} rows "
+                    f"(the capture sketch's SAMPLES_PER_GESTURE)"
+                )
+            raise DatasetError(f"{name} line {end_line}: {problem}; {_FORMAT_HINT}")
+        gestures.extend(block[i : i + SAMPLES_PER_GESTURE] for i in range(0, len(block), SAMPLES_PER_GESTURE))
+        block.clear()
+
+    last = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.replace(" ", "").lower() == HEADER.lower():
+            close_block(last)  # blank lines and repeated headers both separate gestures
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != len(CHANNELS):
+            raise DatasetError(
+                f"{name} line {number}: expected 6 comma-separated numbers ({HEADER}), "
+                f"got {len(fields)}: {line[:60]!r}; {_FORMAT_HINT}"
+            )
+        row = []
+        for field in fields:
+            try:
+                value = float(field)
+            except ValueError:
+                raise DatasetError(
+                    f"{name} line {number}: value {field!r} is not a number; {_FORMAT_HINT}"
+                ) from None
+            if not np.isfinite(value):
+                raise DatasetError(
+                    f"{name} line {number}: value {field!r} is not a finite number; "
+                    f"a sensor reading is never NaN or infinite; {_FORMAT_HINT}"
+                )
+            row.append(value)
+        if not block:
+            block_start = number
+        block.append(row)
+        last = number
+    close_block(last)
+    return np.array(gestures, dtype=np.float32).reshape(-1, SAMPLES_PER_GESTURE, len(CHANNELS))
+
+
+def load_gesture_csv(path: str | os.PathLike, label: str | None = None) -> np.ndarray:
+    """Read one capture file into float32 (n, 119, 6).
+
+    ``label`` is only named in error messages, to say which class the broken file was for.
+    """
+    path = Path(path)
+    name = str(path) if label is None else f"{path} (label {label!r})"
+    text = _read_text(path)
+    if not text.strip():
+        raise DatasetError(f"{name} is empty; {_FORMAT_HINT}")
+    x = _parse_gestures(text, name)
+    if not len(x):
+        raise DatasetError(f"{name} holds no gestures, only a header; {_FORMAT_HINT}")
+    return x
+
+
+def load_gestures(
+    paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike],
+    classes: Sequence[str] | None = None,
+) -> Dataset:
+    """Load one capture CSV per label (label = file stem, e.g. ``punch.csv``) into a Dataset.
+
+    Give a folder or a list of files. Classes are sorted by name unless ``classes`` sets the
+    order; with a folder, ``classes`` may also pick a subset of its files.
+    """
+    if classes is not None and (not classes or len(set(classes)) != len(classes)):
+        raise DatasetError(f"classes must be distinct label names, got {tuple(classes)!r}")
+    if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
+        folder = Path(paths_or_folder)
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        if not files:
+            raise DatasetError(
+                f"folder {folder} has no .csv files; load_gestures expects one CSV per label, "
+                "named after the label (e.g. punch.csv, flex.csv)"
+            )
+        by_label = {p.stem: p for p in files}
+        if classes is not None:
+            by_label = {c: p for c, p in by_label.items() if c in classes}
+        where = f"folder {folder}"
+    else:
+        if isinstance(paths_or_folder, (str, os.PathLike)):
+            paths_or_folder = [paths_or_folder]
+        files = [Path(p) for p in paths_or_folder]
+        by_label = {p.stem: p for p in files}
+        if not files or len(by_label) != len(files):
+            raise DatasetError(
+                f"expected one CSV file per label with distinct names, got {[str(p) for p in files]}"
+            )
+        extra = sorted(set(by_label) - set(by_label if classes is None else classes))
+        if extra:
+            raise DatasetError(f"files for labels {extra} are not in classes {tuple(classes or ())}")
+        where = "the files given"
+
+    names = tuple(sorted(by_label)) if classes is None else tuple(classes)
+    missing = [c for c in names if c not in by_label]
+    if missing:
+        raise DatasetError(f"no CSV file for classes {missing} in {where}; expected e.g. {missing[0]}.csv")
+    xs = [load_gesture_csv(by_label[c], label=c) for c in names]
+    x = np.concatenate(xs)
+    y = np.repeat(np.arange(len(names), dtype=np.int64), [len(a) for a in xs])
+    info = DatasetInfo(
+        name="gestures",
+        task="classification",
+        class_names=names,
+        feature_names=CHANNELS,
+        units=UNITS,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        description=f"IMU gesture captures: {', '.join(f'{c}={len(a)}' for c, a in zip(names, xs))}.",
+        source=", ".join(str(by_label[c]) for c in names),
+    )
+    return Dataset(x, y, info)

@@ -1,0 +1,1 @@
+"""Deployment: .tflite -> graph IR -> labkit-nn C -> Arduino sketch."""

@@ -1,0 +1,129 @@
+"""The two reference interpreters, behind one function each.
+
+* LiteRT (``ai_edge_litert``) with ``OpResolverType.BUILTIN_REF``: TFLite's reference kernels.
+  The default resolver (XNNPACK/optimized) can differ by one LSB, so it is never used here.
+* The ``tflite-micro`` Python interpreter: what runs on a microcontroller with TFLM.
+
+Measured on this kit's pinned versions, the two do not agree bit for bit: LiteRT 2.3 is
+built with TFLite's single-rounding requantization and a float look-up-table softmax, TFLM
+with double rounding and a fixed-point softmax. labkit-nn C can match either
+(see ``labkit/runtime/labkit_nn.h``), and ``labkit verify`` checks each against its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Sequence
+
+import numpy as np
+
+from labkit.errors import LabkitError
+
+REFERENCES = ("litert", "tflm")
+
+
+def _as_bytes(model) -> bytes:
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    with open(model, "rb") as f:
+        return f.read()
+
+
+def run(model, inputs: np.ndarray | Sequence[np.ndarray], reference: str = "litert") -> list[np.ndarray]:
+    """Run ``model`` on a batch and return one array per model output, with a leading batch axis.
+
+    ``inputs`` holds one array per model input (or one array for a single-input model),
+    each with the samples along the first axis, already in the model's input dtype.
+    """
+    model = _as_bytes(model)
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    if reference == "litert":
+        return _run_litert(model, inputs)
+    if reference == "tflm":
+        return _run_tflm(model, inputs)
+    raise LabkitError(f"unknown reference interpreter {reference!r}: use one of {', '.join(REFERENCES)}")
+
+
+def _run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    in_details = interp.get_input_details()
+    out_details = interp.get_output_details()
+    _check_inputs(inputs, [(d["shape"], d["dtype"]) for d in in_details])
+    n = len(inputs[0])
+    outs = [np.empty((n, *d["shape"][1:]), d["dtype"]) for d in out_details]
+    for i in range(n):
+        for d, x in zip(in_details, inputs):
+            interp.set_tensor(d["index"], x[i : i + 1])
+        interp.invoke()
+        for o, d in zip(outs, out_details):
+            o[i] = interp.get_tensor(d["index"])[0]
+    return outs
+
+
+def _run_tflm(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    interp = _tflm_interpreter(model)
+    n = len(inputs[0])
+    in_details = [interp.get_input_details(k) for k in range(len(inputs))]
+    _check_inputs(inputs, [(d["shape"], d["dtype"]) for d in in_details])
+    from ai_edge_litert import schema_py_generated as schema
+
+    n_out = schema.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
+    outs = None
+    for i in range(n):
+        for k, x in enumerate(inputs):
+            interp.set_input(x[i : i + 1], k)
+        interp.invoke()
+        got = [interp.get_output(k) for k in range(n_out)]
+        if outs is None:
+            outs = [np.empty((n, *o.shape[1:]), o.dtype) for o in got]
+        for o, g in zip(outs, got):
+            o[i] = g[0]
+    return outs or []
+
+
+def _tflm_interpreter(model: bytes):
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    # The arena given here is only an upper bound; what the model uses is recorded.
+    return tflm.Interpreter.from_bytes(model, arena_size=max(len(model) * 10, 4 << 20))
+
+
+def _check_inputs(inputs, expected):
+    if len(inputs) != len(expected):
+        raise LabkitError(f"the model has {len(expected)} input(s) but {len(inputs)} array(s) were given")
+    for k, (x, (shape, dtype)) in enumerate(zip(inputs, expected)):
+        if tuple(x.shape[1:]) != tuple(shape[1:]) or x.dtype != dtype:
+            raise LabkitError(
+                f"input {k}: expected samples of shape {tuple(shape[1:])} and dtype {np.dtype(dtype).name}, "
+                f"got shape {tuple(x.shape[1:])} and dtype {x.dtype.name} "
+                "(quantize float data with the model's input scale and zero point first)"
+            )
+
+
+def tflm_arena_bytes(model) -> int:
+    """Bytes of tensor arena TFLite Micro needs for ``model``, as its recording allocator reports.
+
+    TFLM prints this to the C-level stderr only (``print_allocations``), so the file
+    descriptor is redirected to a temporary file while it prints.
+    """
+    interp = _tflm_interpreter(_as_bytes(model))
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            interp.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    if not m:
+        raise LabkitError("could not read TFLite Micro's arena size from print_allocations()")
+    return int(m.group(1))

@@ -1,0 +1,156 @@
+/* labkit-nn runtime kernels. See labkit_nn.h for what each computes and why. */
+#include "labkit_nn.h"
+
+#include <math.h>
+
+/* ---- FULLY_CONNECTED -------------------------------------------------------- */
+
+void lk_fully_connected_s8(const lk_fully_connected_params *p, const int8_t *input, const int8_t *weights,
+                           const int32_t *bias, int8_t *output) {
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in = input + b * p->in_features;
+        for (int32_t o = 0; o < p->out_features; ++o) {
+            const int8_t *w = weights + o * p->in_features;
+            int32_t acc = 0;
+            for (int32_t i = 0; i < p->in_features; ++i) {
+                acc += ((int32_t)in[i] + p->input_offset) * (int32_t)w[i];
+            }
+            if (bias) acc += bias[o];
+            int32_t c = p->per_channel ? o : 0;
+            acc = lk_multiply_by_quantized_multiplier(acc, p->multiplier[c], p->shift[c]);
+            output[b * p->out_features + o] = (int8_t)lk_clamp(acc + p->output_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* ---- SOFTMAX ---------------------------------------------------------------- */
+
+#if LABKIT_NN_REFERENCE == LABKIT_NN_REF_TFLM
+
+/* gemmlowp-style fixed point: a raw int32 with a given number of integer bits. */
+static int32_t lk_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+/* x * 2^exponent with saturation (exponent > 0) or rounding (exponent < 0). */
+static int32_t lk_sat_rounding_mul_by_pot(int32_t x, int exponent) {
+    if (exponent < 0) return lk_rounding_divide_by_pot(x, -exponent);
+    if (exponent == 0) return x;
+    int32_t threshold = (int32_t)((1LL << (31 - exponent)) - 1);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor series around -1/8. */
+static int32_t lk_exp_on_interval_neg_quarter_to_0(int32_t a) {
+    const int32_t exp_minus_one_eighth = 1895147668;
+    const int32_t one_third = 715827883;
+    int32_t x = lk_add_wrap(a, 1 << 28); /* a + 1/8 */
+    int32_t x2 = lk_sat_rounding_doubling_high_mul(x, x);
+    int32_t x3 = lk_sat_rounding_doubling_high_mul(x2, x);
+    int32_t x4 = lk_sat_rounding_doubling_high_mul(x2, x2);
+    int32_t x4_over_4 = lk_rounding_divide_by_pot(x4, 2);
+    int32_t poly = lk_rounding_divide_by_pot(
+        lk_add_wrap(lk_sat_rounding_doubling_high_mul(lk_add_wrap(x4_over_4, x3), one_third), x2), 1);
+    return lk_add_wrap(exp_minus_one_eighth,
+                       lk_sat_rounding_doubling_high_mul(exp_minus_one_eighth, lk_add_wrap(x, poly)));
+}
+
+/* exp(a) for a <= 0 given with 5 integer bits (Q5.26); result Q0.31. */
+static int32_t lk_exp_on_negative_values(int32_t a) {
+    const int fractional_bits = 26;
+    const int32_t one_quarter = 1 << (fractional_bits - 2);
+    const int32_t mask = one_quarter - 1;
+    int32_t a_mod_quarter_minus_quarter = (a & mask) - one_quarter;
+    int32_t result = lk_exp_on_interval_neg_quarter_to_0(lk_sat_rounding_mul_by_pot(a_mod_quarter_minus_quarter, 5));
+    int32_t remainder = a_mod_quarter_minus_quarter - a;
+    /* exp(-2^k) for k = -2..4, multiplied in for each bit set in the remainder */
+    static const int32_t exp_of_neg_pot[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    for (int k = 0; k < 7; ++k) {
+        if (remainder & (1 << (fractional_bits - 2 + k))) {
+            result = lk_sat_rounding_doubling_high_mul(result, exp_of_neg_pot[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31, by three Newton-Raphson steps in Q2.29. */
+static int32_t lk_one_over_one_plus_x(int32_t a) {
+    int64_t sum = (int64_t)a + INT32_MAX;
+    int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t c48_over_17 = 1515870810, c_neg32_over_17 = -1010580540;
+    const int32_t one_q2 = 1 << 29;
+    int32_t x = lk_add_wrap(c48_over_17, lk_sat_rounding_doubling_high_mul(half_denominator, c_neg32_over_17));
+    for (int i = 0; i < 3; ++i) {
+        int32_t hd_x = lk_sat_rounding_doubling_high_mul(half_denominator, x);
+        int32_t one_minus = lk_add_wrap(one_q2, -hd_x);
+        x = lk_add_wrap(x, lk_sat_rounding_mul_by_pot(lk_sat_rounding_doubling_high_mul(x, one_minus), 2));
+    }
+    return lk_sat_rounding_mul_by_pot(x, 1);
+}
+
+static int lk_count_leading_zeros(uint32_t x) {
+    int n = 0;
+    if (x == 0) return 32;
+    while (!(x & 0x80000000u)) { x <<= 1; ++n; }
+    return n;
+}
+
+void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *output) {
+    for (int32_t r = 0; r < p->rows; ++r) {
+        const int8_t *in = input + r * p->depth;
+        int8_t *out = output + r * p->depth;
+        int32_t max_in = -128;
+        for (int32_t c = 0; c < p->depth; ++c) if (in[c] > max_in) max_in = in[c];
+
+        int32_t sum_of_exps = 0; /* Q12.19 */
+        for (int32_t c = 0; c < p->depth; ++c) {
+            int32_t diff = in[c] - max_in;
+            if (diff >= p->diff_min) {
+                int32_t scaled = lk_sat_rounding_doubling_high_mul(
+                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
+                sum_of_exps = lk_add_wrap(sum_of_exps, lk_rounding_divide_by_pot(lk_exp_on_negative_values(scaled), 12));
+            }
+        }
+        int headroom_plus_one = lk_count_leading_zeros((uint32_t)sum_of_exps);
+        int num_bits_over_unit = 12 - headroom_plus_one;
+        int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - (1u << 31));
+        int32_t shifted_scale = lk_one_over_one_plus_x(shifted_sum_minus_one);
+
+        for (int32_t c = 0; c < p->depth; ++c) {
+            int32_t diff = in[c] - max_in;
+            if (diff >= p->diff_min) {
+                int32_t scaled = lk_sat_rounding_doubling_high_mul(
+                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
+                int32_t e = lk_exp_on_negative_values(scaled);
+                int32_t unsat = lk_rounding_divide_by_pot(lk_sat_rounding_doubling_high_mul(shifted_scale, e),
+                                                          num_bits_over_unit + 31 - 8);
+                out[c] = (int8_t)lk_clamp(unsat - 128, -128, 127);
+            } else {
+                out[c] = -128;
+            }
+        }
+    }
+}
+
+#else /* LABKIT_NN_REF_LITERT */
+
+void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *output) {
+    for (int32_t r = 0; r < p->rows; ++r) {
+        const int8_t *in = input + r * p->depth;
+        int8_t *out = output + r * p->depth;
+        int32_t max_in = -128;
+        for (int32_t c = 0; c < p->depth; ++c) if (in[c] > max_in) max_in = in[c];
+        float sum = 0.0f;
+        for (int32_t c = 0; c < p->depth; ++c) sum += p->exp_table[max_in - in[c]];
+        /* Kept as separate float statements: a fused multiply-add would round differently. */
+        float denominator = sum * p->output_scale;
+        float inv = 1.0f / denominator;
+        for (int32_t c = 0; c < p->depth; ++c) {
+            float prob = p->exp_table[max_in - in[c]] * inv;
+            int32_t q = (int32_t)roundf(prob) + p->output_zero_point;
+            out[c] = (int8_t)lk_clamp(q, -128, 127);
+        }
+    }
+}
+
+#endif
