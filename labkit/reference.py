@@ -127,3 +127,24 @@ def tflm_arena_bytes(model) -> int:
     if not m:
         raise LabkitError("could not read TFLite Micro's arena size from print_allocations()")
     return int(m.group(1))
+
+
+class IODetail:
+    """Shape, dtype and quantization of one model input or output."""
+
+    def __init__(self, d: dict):
+        self.name = d["name"]
+        self.shape = tuple(int(s) for s in d["shape"])
+        self.dtype = np.dtype(d["dtype"])
+        self.scale, self.zero_point = float(d["quantization"][0]), int(d["quantization"][1])
+
+    def __repr__(self):
+        return f"IODetail({self.name!r}, {self.shape}, {self.dtype.name}, scale={self.scale}, zero_point={self.zero_point})"
+
+
+def io_details(model) -> tuple[list[IODetail], list[IODetail]]:
+    """The model's inputs and outputs, as LiteRT reports them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=_as_bytes(model))
+    return [IODetail(d) for d in interp.get_input_details()], [IODetail(d) for d in interp.get_output_details()]

@@ -1,0 +1,90 @@
+"""The ``labkit`` command. Errors a user can cause print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labkit.errors import LabkitError
+
+
+def _demo(args) -> int:
+    from labkit.demo import format_report, run_demo, save_report
+
+    report = run_demo(args.out, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        save_report(report, args.out)
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report["bit_exact"] else 1
+
+
+def _codegen(args) -> int:
+    from labkit.deploy.codegen import generate_c
+
+    labels = args.labels.split(",") if args.labels else None
+    m = generate_c(args.model, args.out, name=args.name, labels=labels, reference=args.reference, source=args.model)
+    print(f"wrote {', '.join(str(f) for f in m.files)}")
+    print(f"ops: {', '.join(m.ops)}")
+    print(f"weights: {m.weights_bytes} bytes  arena: {m.arena_bytes} bytes  MACs: {m.macs}")
+    return 0
+
+
+def _verify(args) -> int:
+    from labkit.verify import verify
+
+    report = verify(args.model, samples=args.samples, target=args.target)
+    d = report.as_dict()
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        width = max(map(len, d))
+        for k, v in d.items():
+            print(f"{k:<{width}}  {str(v).lower() if isinstance(v, bool) else v}")
+    return 0 if report.bit_exact else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labkit", description="Deep learning on the edge: train, quantize, generate C, verify.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the whole pipeline once and print its report")
+    d.add_argument("--out", default="labkit-demo", help="output folder (new, empty, or an earlier demo's)")
+    d.add_argument("--json", action="store_true", help="also write OUT/report.json and print the report as JSON")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_demo)
+
+    c = sub.add_parser("codegen", help="write labkit-nn C for an int8 .tflite")
+    c.add_argument("model", help="an int8 .tflite file")
+    c.add_argument("-o", "--out", required=True, help="output folder")
+    c.add_argument("--name", default="model", help="C name prefix (default: model)")
+    c.add_argument("--labels", help="comma-separated class labels, one per output")
+    c.add_argument("--reference", choices=("litert", "tflm"), default="litert",
+                   help="whose integer arithmetic to reproduce (default: litert)")
+    c.set_defaults(func=_codegen)
+
+    v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters")
+    v.add_argument("model", help="an int8 .tflite file")
+    v.add_argument("--target", choices=("host",), default="host")
+    v.add_argument("--samples", type=int, default=100, help="random int8 inputs to compare (default: 100)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabkitError as e:
+        print(f"labkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

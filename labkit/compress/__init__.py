@@ -1,0 +1,1 @@
+"""Compression: quantization (and, later, pruning and distillation)."""

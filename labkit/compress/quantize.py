@@ -1,0 +1,69 @@
+"""Full-int8 post-training quantization, and evaluation of a .tflite through the reference interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labkit import reference
+from labkit.errors import LabkitError
+
+
+def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed: int = 0) -> bytes:
+    """Convert a Keras model to a full-int8 .tflite: int8 weights, activations, input and output.
+
+    ``representative_x`` (training data, float32, shaped like the model's input without the
+    batch axis) calibrates the activation ranges; ``samples`` of them are drawn at random.
+    The model is rebuilt with a batch size of 1 so the graph has static shapes.
+    """
+    from labkit.keras import tf
+    from labkit.models import with_batch_size
+
+    x = np.asarray(representative_x)
+    expected = tuple(model.input_shape[1:])
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise LabkitError(
+            f"the representative dataset must have shape (N, {', '.join(map(str, expected))}) like the model's input; "
+            f"got {x.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
+        raise LabkitError(f"the representative dataset must be finite float values (got dtype {x.dtype})")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(x), size=min(samples, len(x)), replace=False)
+
+    def representative():
+        for i in pick:
+            yield [x[i : i + 1].astype(np.float32)]
+
+    fixed = with_batch_size(model, 1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float to int8 as the generated C does: float32 x / scale, rounded half away from zero."""
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    return np.clip(r + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (np.asarray(q, np.float32) - zero_point) * np.float32(scale)
+
+
+def predict_tflite(model: bytes, x: np.ndarray, interpreter: str = "litert") -> np.ndarray:
+    """Run an int8 .tflite on float inputs: quantize, run the reference interpreter, dequantize."""
+    (inp,), (out,) = reference.io_details(model)
+    q = quantize(x, inp.scale, inp.zero_point) if inp.dtype == np.int8 else np.asarray(x, inp.dtype)
+    y = reference.run(model, q, reference=interpreter)[0]
+    return dequantize(y, out.scale, out.zero_point) if out.dtype == np.int8 else y
+
+
+def evaluate_tflite(model: bytes, x: np.ndarray, y: np.ndarray, interpreter: str = "litert") -> float:
+    """Classification accuracy of a .tflite on float inputs ``x`` with labels ``y``."""
+    scores = predict_tflite(model, x, interpreter)
+    return float(np.mean(np.argmax(scores.reshape(len(x), -1), axis=-1) == y))

@@ -1,0 +1,141 @@
+"""``labkit demo``: the whole pipeline once, thin but real.
+
+gesture data -> MLP -> seeded training -> full-int8 .tflite -> labkit-nn C -> host gcc build
+run on the whole test set, every output byte compared with the reference interpreters ->
+Arduino sketch folder -> report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from labkit.errors import LabkitError
+from labkit.fileio import write_atomic, write_json
+
+MARKER = ".labkit-demo"
+REPORT_KEYS = (
+    "float_accuracy",
+    "int8_accuracy",
+    "bit_exact",
+    "mismatched_bytes",
+    "bit_exact_tflm",
+    "test_samples",
+    "model_bytes",
+    "weights_bytes",
+    "arena_bytes",
+    "tflm_arena_bytes",
+    "macs",
+    "sketch_dir",
+    "seconds",
+)
+
+
+def prepare_out_dir(out: str | os.PathLike) -> Path:
+    """Make ``out`` ready for the demo's files without ever overwriting someone else's.
+
+    Accepted: a new folder, an empty one, or one an earlier demo wrote (it holds MARKER).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LabkitError(f"--out {out} is a file, not a folder: give a folder path (it will be created)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise LabkitError(
+            f"--out {out} is not empty and was not written by labkit demo; nothing was changed. "
+            "Choose a new or empty folder."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / MARKER, "written by labkit demo; it may overwrite this folder's files\n")
+    except PermissionError:
+        raise LabkitError(f"--out {out} is not writable: choose a folder you can write to") from None
+    except OSError as e:
+        raise LabkitError(f"--out {out} cannot be used: {e.strerror}") from None
+    return out
+
+
+def normalize_imu(x: np.ndarray) -> np.ndarray:
+    """Scale accelerometer (g) and gyroscope (deg/s) channels to about [-1, 1] by the sensor's full range.
+
+    One int8 input tensor has one scale: without this, the accelerometer's few g would
+    vanish next to the gyroscope's hundreds of deg/s.
+    """
+    from labkit.datasets.gestures import ACCEL_RANGE_G, GYRO_RANGE_DPS
+
+    full_scale = np.array([ACCEL_RANGE_G] * 3 + [GYRO_RANGE_DPS] * 3, np.float32)
+    return (np.asarray(x, np.float32) / full_scale).astype(np.float32)
+
+
+def run_demo(out: str | os.PathLike = "labkit-demo", seed: int = 0, log=print) -> dict:
+    """Run the pipeline; write the model, C, sketch and report.json under ``out``; return the report."""
+    t0 = time.perf_counter()
+    out = prepare_out_dir(out)
+    from labkit import datasets, models, train
+    from labkit.compress import quantize
+    from labkit.deploy.sketch import write_sketch
+    from labkit.reference import tflm_arena_bytes
+    from labkit.verify import require_tool, verify
+
+    require_tool("gcc")  # fail before training, not after
+
+    log("1/6 data: synthetic IMU gestures (119 samples x aX,aY,aZ,gX,gY,gZ)")
+    ds = datasets.make_gestures(n_per_class=200, seed=seed)
+    train_ds, test_ds = ds.split(test_size=0.25, seed=seed)
+    x_train, x_test = normalize_imu(train_ds.x), normalize_imu(test_ds.x)
+    labels = list(ds.info.class_names)
+
+    log(f"2/6 model + training: MLP on {len(x_train)} gestures")
+    model = models.mlp(x_train.shape[1:], len(labels), hidden=(32, 16))
+    train.fit_classifier(model, x_train, train_ds.y, epochs=40, batch_size=32, seed=seed)
+    float_acc = train.accuracy(model, x_test, test_ds.y)
+
+    log("3/6 full-int8 quantization")
+    tflite = quantize.to_int8_tflite(model, x_train, seed=seed)
+    write_atomic(out / "gesture_model.tflite", tflite)
+    int8_acc = quantize.evaluate_tflite(tflite, x_test, test_ds.y)
+
+    log("4/6 labkit-nn C + Arduino sketch")
+    sketch_dir, cmodel = write_sketch(
+        tflite,
+        out,
+        sketch="gesture_serial",
+        name="gesture_model",
+        labels=labels,
+        input_note="119 x aX,aY,aZ,gX,gY,gZ divided by 4 g and 2000 deg/s",
+        source="gesture_model.tflite",
+    )
+
+    log(f"5/6 verification: C on the host vs reference interpreters, {len(x_test)} test gestures")
+    q_test = quantize.quantize(x_test, cmodel.input.scale, cmodel.input.zero_point)
+    report = verify(tflite, inputs=q_test, cmodel=cmodel, workdir=out / "build")
+    litert, tflm = report.check("litert"), report.check("tflm")
+
+    log("6/6 report")
+    result = {
+        "float_accuracy": round(float_acc, 4),
+        "int8_accuracy": round(int8_acc, 4),
+        "bit_exact": litert.bit_exact,
+        "mismatched_bytes": litert.mismatched_bytes,
+        "bit_exact_tflm": tflm.bit_exact,
+        "test_samples": report.samples,
+        "model_bytes": len(tflite),
+        "weights_bytes": cmodel.weights_bytes,
+        "arena_bytes": cmodel.arena_bytes,
+        "tflm_arena_bytes": tflm_arena_bytes(tflite),
+        "macs": cmodel.macs,
+        "sketch_dir": str(sketch_dir),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    return result
+
+
+def format_report(report: dict) -> str:
+    width = max(map(len, report))
+    return "\n".join(f"{k:<{width}}  {str(v).lower() if isinstance(v, bool) else v}" for k, v in report.items())
+
+
+def save_report(report: dict, out: str | os.PathLike) -> Path:
+    return write_json(Path(out) / "report.json", report)
