@@ -34,20 +34,12 @@ def mlp(
 
 
 def with_batch_size(model: keras.Model, batch_size: int | None = 1) -> keras.Model:
-    """A copy of ``model`` (same weights) whose input has a fixed batch size.
+    """``model`` called on an input with a fixed batch size (the same layers and weights).
 
     The TFLite converter turns a dynamic batch into SHAPE/PACK/STRIDED_SLICE ops that
     microcontroller runtimes reject; a batch of 1 gives a static graph.
     """
-    config = model.get_config()
-    layers = config["layers"]
-    for layer in layers:
-        if layer["class_name"] == "InputLayer":
-            shape = layer["config"]["batch_input_shape"]
-            layer["config"]["batch_input_shape"] = (batch_size, *shape[1:])
-    if isinstance(model, keras.Sequential):
-        clone = keras.Sequential.from_config(config)
-    else:
-        clone = keras.Model.from_config(config)
-    clone.set_weights(model.get_weights())
-    return clone
+    if model.input_shape[0] == batch_size:
+        return model
+    inp = keras.Input(model.input_shape[1:], batch_size=batch_size, name="input")
+    return keras.Model(inp, model(inp), name=model.name)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Sequence
 
 import numpy as np
 
 from labkit.errors import LabkitError
+from labkit.quiet import capture_stderr
 
 REFERENCES = ("litert", "tflm")
 
@@ -113,16 +113,9 @@ def tflm_arena_bytes(model) -> int:
     descriptor is redirected to a temporary file while it prints.
     """
     interp = _tflm_interpreter(_as_bytes(model))
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 2)
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        text = tmp.read().decode(errors="replace")
+    with capture_stderr() as out:
+        interp.print_allocations()
+    text = out.text
     m = re.search(r"Arena allocation total (\d+) bytes", text)
     if not m:
         raise LabkitError("could not read TFLite Micro's arena size from print_allocations()")

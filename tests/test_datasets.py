@@ -119,21 +119,25 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 
 
 def test_people_differ_more_than_repetitions_of_one_person() -> None:
-    # With n_people=1 each seed is one person; the spread of the persons' means must be far
-    # larger than the spread expected from one person's repetitions alone.
+    # With n_people=1 each seed is one person. For tilt, speed and amplitude, the spread of the
+    # persons' means must be far larger than one person's repetitions alone explain.
     n = 40
-    rest_x, peak = [], []
-    within_rest, within_peak = [], []
+    means: dict[str, list[float]] = {"tilt": [], "speed": [], "amplitude": []}
+    errors: dict[str, list[float]] = {k: [] for k in means}
     for seed in range(6):
-        x = make_gestures(n_per_class=n, classes=("punch",), n_people=1, seed=seed).x
-        gravity_x = x[:, -10:, 0].mean(axis=1)  # board tilt in the hand moves gravity onto aX
-        peak_gyro = np.abs(x[..., 3:]).max(axis=(1, 2))  # amplitude and speed
-        rest_x.append(gravity_x.mean())
-        peak.append(peak_gyro.mean())
-        within_rest.append(gravity_x.std() / np.sqrt(n))
-        within_peak.append(peak_gyro.std() / np.sqrt(n))
-    assert np.std(rest_x) > 4 * np.mean(within_rest)
-    assert np.std(peak) > 3 * np.mean(within_peak)
+        x, y, _ = make_gestures(n_per_class=n, classes=("punch", "flex"), n_people=1, seed=seed)
+        punch, flex = x[y == 0], x[y == 1]
+        rate = np.linalg.norm(punch[..., 3:], axis=-1)
+        per_gesture = {
+            "tilt": punch[:, -10:, 0].mean(axis=1),  # the board's tilt in the hand puts gravity on aX
+            "speed": np.array([np.flatnonzero(r > 20).max() for r in rate]),  # samples until still
+            "amplitude": np.linalg.norm(flex[..., 3:], axis=-1).sum(axis=1),  # how far the arm curls
+        }
+        for key, values in per_gesture.items():
+            means[key].append(values.mean())
+            errors[key].append(values.std() / np.sqrt(n))
+    for key in means:
+        assert np.std(means[key]) > 3 * np.mean(errors[key]), key
 
 
 def test_unknown_class_is_rejected() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from labkit import reference
 from labkit.errors import LabkitError
+from labkit.quiet import capture_stderr
 
 
 def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed: int = 0) -> bytes:
@@ -41,7 +44,15 @@ def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    return conv.convert()
+    log = None
+    try:
+        with warnings.catch_warnings(), capture_stderr() as log:
+            # "Statistics for quantized inputs were expected": int8 I/O is what we ask for
+            warnings.simplefilter("ignore")
+            return conv.convert()
+    except Exception as e:
+        detail = log.text.strip()[-2000:] if log is not None else ""
+        raise LabkitError(f"TFLite conversion failed: {e}\n{detail}".rstrip()) from e
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -204,9 +204,9 @@ def generate_c(
         raise UnsupportedModelError(
             f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; labkit-nn generates models with one of each"
         )
+    lowered = ops.lower(g)  # first: its errors (unsupported op, float model) say the most
     x_info = _io_info(g.tensors[g.inputs[0]], "input")
     y_info = _io_info(g.tensors[g.outputs[0]], "output")
-    lowered = ops.lower(g)
     if labels is not None:
         labels = [str(l) for l in labels]
         if len(labels) != y_info.size:

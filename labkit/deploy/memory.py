@@ -54,7 +54,7 @@ def _first_fit(buffers: list[Buffer]) -> int:
             offset = max(offset, _align(p.offset + p.size))
         b.offset = offset
         placed.append(b)
-    return max((b.offset + b.size for b in buffers), default=0)
+    return _align(max((b.offset + b.size for b in buffers), default=0))
 
 
 def _ping_pong(buffers: list[Buffer], steps: list[list[Buffer]]) -> int | None:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install (as root on Debian/Ubuntu) or explain how to install the programs the tests need:
+# the host C compiler, the ARM cross-compiler with its C library, and the Cortex-M4 emulator.
+set -euo pipefail
+
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
+# newlib's semihosting specs ship in libnewlib-arm-none-eabi
+if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+  [ -n "$(arm-none-eabi-gcc -print-file-name=rdimon.specs | grep /)" ] || need+=(libnewlib-arm-none-eabi)
+else
+  need+=(libnewlib-arm-none-eabi)
+fi
+command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+  exit 0
+fi
+
+cat >&2 <<MSG
+The tests need these system packages, which are missing: ${need[*]}
+  Debian/Ubuntu (and Windows with WSL):
+    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  macOS (Homebrew):
+    brew install --cask gcc-arm-embedded && brew install qemu
+Then run the command again.
+MSG
+exit 1

@@ -1,0 +1,48 @@
+"""Shared fixtures: one small trained gesture model and its int8 .tflite, built once per session."""
+
+import numpy as np
+import pytest
+
+import labkit  # noqa: F401  (tf_keras before TensorFlow)
+
+
+@pytest.fixture(scope="session")
+def gesture_data():
+    from labkit.datasets import make_gestures
+    from labkit.demo import normalize_imu
+
+    ds = make_gestures(n_per_class=60, seed=1)
+    train, test = ds.split(test_size=0.25, seed=1)
+    return normalize_imu(train.x), train.y, normalize_imu(test.x), test.y, list(ds.info.class_names)
+
+
+@pytest.fixture(scope="session")
+def gesture_model(gesture_data):
+    from labkit import models, train
+
+    x, y, _, _, labels = gesture_data
+    m = models.mlp(x.shape[1:], len(labels), hidden=(16, 8))
+    train.fit_classifier(m, x, y, epochs=15, seed=0)
+    return m
+
+
+@pytest.fixture(scope="session")
+def gesture_tflite(gesture_model, gesture_data):
+    from labkit.compress.quantize import to_int8_tflite
+
+    return to_int8_tflite(gesture_model, gesture_data[0], seed=0)
+
+
+@pytest.fixture(scope="session")
+def float_tflite(gesture_model):
+    """The same model converted without quantization: labkit-nn must refuse it clearly."""
+    from labkit.keras import tf
+    from labkit.models import with_batch_size
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(with_batch_size(gesture_model, 1))
+    return conv.convert()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
