@@ -157,8 +157,9 @@ def test_wrong_number_of_labels(gesture_tflite, tmp_path):
 
 
 def test_c_literals():
-    assert cfloat(1.0) == "1.0f" and cfloat(0.5) == "0.5f" and cfloat(1e-5).endswith("e-05f")
-    assert float(cfloat(0.1)[:-1]) == pytest.approx(0.1, rel=1e-7)
+    assert cfloat(1.0) == "1.0f" and cfloat(0.5) == "0.5f"
+    for v in (0.1, 1e-5, 3.0e38, -2.5e-7):  # 9 significant digits round-trip any float32 exactly
+        assert np.float32(float(cfloat(v)[:-1])) == np.float32(v)
     assert cstring('a"b\\c') == '"a\\"b\\\\c"'
     assert cstring("é") == '"\\303\\251"'
     assert "?" not in cstring("what??!")
