@@ -21,12 +21,27 @@ from labkit.deploy.codegen import CModel, _env, generate_c
 from labkit.errors import LabkitError, ToolMissingError
 from labkit.fileio import write_atomic
 
+TARGETS = ("host", "cortex-m4")
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+M4_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-std=c99",
+             "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
+# QEMU's -icount shift=8 advances virtual time 256 ns per instruction; the mps2 board's timer
+# counts at 25 MHz, so one instruction is 6.4 ticks and ticks / 6.4, rounded, is exact.
+ICOUNT_SHIFT = 8
+TICKS_PER_INSTRUCTION = 2**ICOUNT_SHIFT * 25e6 / 1e9
+QEMU_CMD = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+            "-semihosting-config", "enable=on,target=native", "-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off"]
+BOARD = "Arduino Nano 33 BLE (nRF52840: 1 MB flash, 256 KB RAM)"
 SANITIZE_CFLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
 _REF_MACRO = {"litert": "LABKIT_NN_REF_LITERT", "tflm": "LABKIT_NN_REF_TFLM"}
 
+_APT = "sudo apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 INSTALL_HINT = {
     "gcc": "install a C compiler: `sudo apt-get install gcc` (Debian/Ubuntu), `xcode-select --install` (macOS)",
+    "arm-none-eabi-gcc": f"install the ARM cross-compiler: `{_APT}` (Debian/Ubuntu), "
+                         "`brew install --cask gcc-arm-embedded` (macOS)",
+    "arm-none-eabi-size": f"install the ARM binutils: `{_APT}` (Debian/Ubuntu)",
+    "qemu-system-arm": f"install QEMU: `{_APT}` (Debian/Ubuntu), `brew install qemu` (macOS)",
 }
 
 
@@ -50,7 +65,8 @@ class VerifyReport:
     target: str
     samples: int
     checks: list[ReferenceCheck] = field(default_factory=list)
-    outputs: np.ndarray | None = field(default=None, repr=False)  # the C's outputs, litert build
+    metrics: dict = field(default_factory=dict)  # flash, RAM, MACs, instructions ...
+    outputs: np.ndarray | None = field(default=None, repr=False)  # the C's outputs, first reference
 
     @property
     def bit_exact(self) -> bool:
@@ -64,6 +80,8 @@ class VerifyReport:
         for c in self.checks:
             d[f"{c.reference}_bit_exact"] = c.bit_exact
             d[f"{c.reference}_mismatched_bytes"] = c.mismatched_bytes
+        d["mismatched_bytes"] = sum(c.mismatched_bytes for c in self.checks)
+        d.update(self.metrics)
         return d
 
 
@@ -95,6 +113,80 @@ def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path) -> np.
     return out.reshape(len(inputs), output_size)
 
 
+def _runtime_m4() -> Path:
+    from labkit.deploy.codegen import runtime_dir
+
+    return runtime_dir() / "cortex_m4"
+
+
+def build_cortex_m4(cmodel: CModel, reference: str, build_dir: Path) -> tuple[Path, dict]:
+    """Cross-compile model + harness for the Cortex-M4, linked into nRF52840-sized memory.
+
+    Returns the ELF and the model's own sizes (model + runtime objects, from arm-none-eabi-size).
+    """
+    cc = require_tool("arm-none-eabi-gcc")
+    size = require_tool("arm-none-eabi-size")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    main = write_atomic(build_dir / "lk_verify_main.c", _env().get_template("verify_main.c.j2").render(
+        name=cmodel.name, NAME=cmodel.name.upper()))
+    flags = [*M4_CFLAGS, f"-DLABKIT_NN_REFERENCE={_REF_MACRO[reference]}", "-DLK_CORTEX_M4", f"-I{cmodel.out_dir}"]
+    objects = []
+    for src in cmodel.sources:
+        obj = build_dir / f"{src.stem}_{reference}.m4.o"
+        _run([cc, *flags, "-c", str(src), "-o", str(obj)], build_dir, "cross-compiling the generated C")
+        objects.append(obj)
+    elf = build_dir / f"{cmodel.name}_{reference}.elf"
+    cmd = [cc, *flags, "--specs=rdimon.specs", "-T", str(_runtime_m4() / "nrf52840.ld"), "-Wl,--gc-sections",
+           str(_runtime_m4() / "startup.c"), str(main), *map(str, objects), "-lm", "-o", str(elf)]
+    p = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
+    if p.returncode != 0:
+        text = p.stdout + p.stderr
+        if "overflow" in text:
+            lines = "; ".join(l.split(": ", 1)[-1] for l in text.splitlines() if "overflow" in l)
+            raise LabkitError(
+                f"the model does not fit the {BOARD}: {lines}. "
+                f"It needs {cmodel.weights_bytes} bytes of constants and a {cmodel.arena_bytes}-byte arena: "
+                "make it smaller (fewer or narrower layers, pruning) and generate again."
+            )
+        raise LabkitError(f"linking for the Cortex-M4 failed: {' '.join(cmd)}\n{text}".rstrip())
+    out = _run([size, *map(str, objects)], build_dir, "arm-none-eabi-size").stdout
+    text_b = data_b = bss_b = 0
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        text_b, data_b, bss_b = text_b + int(parts[0]), data_b + int(parts[1]), bss_b + int(parts[2])
+    return elf, {"flash_bytes": text_b + data_b, "ram_bytes": data_b + bss_b}
+
+
+def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path) -> tuple[np.ndarray, dict]:
+    """Run the ELF in QEMU (mps2-an386); returns the outputs and per-inference instruction counts."""
+    qemu = require_tool("qemu-system-arm")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "lk_outputs.bin").unlink(missing_ok=True)
+    (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+    timeout = 120 + 2 * len(inputs)
+    try:
+        p = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=work, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabkitError(f"the emulated Cortex-M4 did not finish within {timeout} s") from None
+    if p.returncode != 0 or "labkit-verify: samples=" not in p.stdout:
+        raise LabkitError(f"the emulated Cortex-M4 run failed (exit {p.returncode}):\n{p.stdout}{p.stderr}".rstrip())
+    stats = dict(kv.split("=") for line in p.stdout.splitlines() if line.startswith("labkit-verify: ticks")
+                 for kv in line.split()[1:])
+    n = len(inputs)
+    out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), np.int8).reshape(n, output_size)
+
+    def insns(ticks: float) -> int:
+        return int(round(ticks / TICKS_PER_INSTRUCTION))
+
+    counts = {
+        "instructions": insns(int(stats["ticks_total"]) / max(n, 1)),
+        "instructions_min": insns(int(stats["ticks_min"])),
+        "instructions_max": insns(int(stats["ticks_max"])),
+    }
+    return out, counts
+
+
 def random_inputs(cmodel: CModel, samples: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(-128, 128, size=(samples, cmodel.input.size), dtype=np.int64).astype(np.int8)
@@ -115,8 +207,8 @@ def verify(
 
     ``inputs``: int8 samples, shape (N, *input shape) or (N, input size); random if omitted.
     """
-    if target != "host":
-        raise LabkitError(f"unknown target {target!r}: use 'host'")
+    if target not in TARGETS:
+        raise LabkitError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
     model_bytes = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     tmp = None
     if workdir is None:
@@ -137,13 +229,24 @@ def verify(
         report = VerifyReport(target=target, samples=len(flat))
         batch = flat.reshape(len(flat), *cmodel.input.shape[1:])
         for r in references:
-            exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
-            got = run_host(exe, flat, cmodel.output.size, workdir / "run")
+            if target == "host":
+                exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
+                got = run_host(exe, flat, cmodel.output.size, workdir / "run")
+            else:
+                elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
+                got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4")
+                if r == references[0]:
+                    report.metrics.update(sizes)
+                    report.metrics.update(counts)
             want = ref.run(model_bytes, batch, reference=r)[0].reshape(len(flat), -1)
             mismatched = int(np.count_nonzero(got != want))
             report.checks.append(ReferenceCheck(r, mismatched == 0, mismatched, len(flat)))
             if r == references[0]:
                 report.outputs = got
+        report.metrics["arena_bytes"] = cmodel.arena_bytes
+        report.metrics["macs"] = cmodel.macs
+        if "instructions" in report.metrics and cmodel.macs:
+            report.metrics["instructions_per_mac"] = round(report.metrics["instructions"] / cmodel.macs, 2)
         return report
     finally:
         if tmp is not None:
