@@ -33,17 +33,28 @@ def _codegen(args) -> int:
 
 
 def _verify(args) -> int:
-    from labkit.verify import verify
+    from labkit.reference import tflm_arena_bytes
+    from labkit.verify import TARGETS, verify
 
-    report = verify(args.model, samples=args.samples, target=args.target)
-    d = report.as_dict()
+    targets = TARGETS if args.target == "all" else (args.target,)
+    reports = [verify(args.model, samples=args.samples, target=t).as_dict() for t in targets]
+    tflm_arena = tflm_arena_bytes(args.model)
+    for r in reports:
+        r["tflm_arena_bytes"] = tflm_arena
     if args.json:
-        print(json.dumps(d, indent=2))
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
-        width = max(map(len, d))
-        for k, v in d.items():
-            print(f"{k:<{width}}  {str(v).lower() if isinstance(v, bool) else v}")
-    return 0 if report.bit_exact else 1
+        print(format_table(reports))
+    return 0 if all(r["bit_exact"] for r in reports) else 1
+
+
+def format_table(reports: list[dict]) -> str:
+    """One row per metric, one column per target."""
+    keys = list(dict.fromkeys(k for r in reports for k in r))
+    cell = lambda v: "-" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))  # noqa: E731
+    rows = [[k] + [cell(r.get(k)) for r in reports] for k in keys]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters")
     v.add_argument("model", help="an int8 .tflite file")
-    v.add_argument("--target", choices=("host",), default="host")
+    v.add_argument("--target", choices=("host", "cortex-m4", "all"), default="host",
+                   help="host: gcc on this machine; cortex-m4: arm-none-eabi-gcc + QEMU mps2-an386; all: both")
     v.add_argument("--samples", type=int, default=100, help="random int8 inputs to compare (default: 100)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)

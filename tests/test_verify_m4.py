@@ -1,0 +1,82 @@
+"""The emulated Cortex-M4 rung: the same C, cross-compiled and run in QEMU, bit for bit.
+
+In CI the ARM compiler and QEMU are installed by `make test`; a missing tool fails here.
+"""
+
+import numpy as np
+import pytest
+
+from labkit import cli
+from labkit.deploy.codegen import generate_c
+from labkit.errors import LabkitError
+from labkit.verify import build_cortex_m4, random_inputs, run_cortex_m4, verify
+
+
+def test_cortex_m4_is_bit_exact_with_both_references(gesture_tflite, tmp_path):
+    report = verify(gesture_tflite, samples=100, target="cortex-m4", workdir=tmp_path)
+    assert report.check("litert").mismatched_bytes == 0
+    assert report.check("tflm").mismatched_bytes == 0
+    m = report.metrics
+    assert m["flash_bytes"] > m["arena_bytes"] > 0
+    assert m["ram_bytes"] >= m["arena_bytes"]
+    assert m["instructions_min"] <= m["instructions"] <= m["instructions_max"]
+    # every MAC needs at least a load, a multiply-accumulate and loop overhead in plain C
+    assert 2 < m["instructions_per_mac"] < 30
+
+
+def test_instruction_counts_are_repeatable(gesture_tflite, tmp_path):
+    cm = generate_c(gesture_tflite, tmp_path / "c", name="gesture")
+    elf, _ = build_cortex_m4(cm, "litert", tmp_path / "b")
+    inputs = random_inputs(cm, 5, seed=11)
+    out1, c1 = run_cortex_m4(elf, inputs, cm.output.size, tmp_path / "r1")
+    out2, c2 = run_cortex_m4(elf, inputs, cm.output.size, tmp_path / "r2")
+    assert c1 == c2 and np.array_equal(out1, out2)
+
+
+def test_instruction_count_grows_with_the_work(tmp_path):
+    """Twice the MACs in the big layer: clearly more instructions (the counter measures the model, not noise)."""
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+
+    x = np.random.default_rng(0).normal(size=(64, 64)).astype("float32")
+    counts = []
+    for units in (32, 64):
+        inp = keras.Input((64,))
+        model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.Dense(units, activation="relu")(inp)))
+        tfl = to_int8_tflite(model, x)
+        counts.append(verify(tfl, samples=3, target="cortex-m4", workdir=tmp_path / str(units),
+                             references=("litert",)).metrics["instructions"])
+    assert 1.6 < counts[1] / counts[0] < 2.2
+
+
+def test_model_too_large_for_the_board_fails_with_the_sizes(tmp_path):
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+
+    inp = keras.Input((1200,))
+    model = keras.Model(inp, keras.layers.Dense(1000)(inp))  # 1.2 MB of int8 weights > 1 MB flash
+    tfl = to_int8_tflite(model, np.random.default_rng(0).normal(size=(20, 1200)).astype("float32"), samples=20)
+    with pytest.raises(LabkitError) as e:
+        verify(tfl, samples=2, target="cortex-m4", workdir=tmp_path, references=("litert",))
+    msg = str(e.value)
+    assert "does not fit" in msg and "1 MB flash" in msg and "FLASH" in msg and "overflowed" in msg
+
+
+def test_cli_verify_all_targets(gesture_tflite, tmp_path, capsys):
+    path = tmp_path / "g.tflite"
+    path.write_bytes(gesture_tflite)
+    assert cli.main(["verify", str(path), "--target", "all", "--samples", "20"]) == 0
+    out = capsys.readouterr().out
+    lines = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.strip()}
+    assert lines["target"] == ["host", "cortex-m4"]
+    assert lines["bit_exact"] == ["true", "true"]
+    assert lines["instructions"][0] == "-" and int(lines["instructions"][1]) > 0
+
+
+def test_missing_emulator_says_how_to_install(gesture_tflite, tmp_path, monkeypatch):
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda t: None if t == "qemu-system-arm" else real_which(t))
+    with pytest.raises(LabkitError, match="qemu-system-arm was not found.*apt-get install"):
+        verify(gesture_tflite, samples=2, target="cortex-m4", workdir=tmp_path)
