@@ -25,7 +25,6 @@ from labkit.deploy.tflite_reader import read_tflite
 from labkit.errors import LabkitError, UnsupportedModelError
 from labkit.fileio import write_atomic
 
-RUNTIME_FILES = ("labkit_nn.h", "labkit_nn.c")
 _C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _C_KEYWORDS = set(
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
@@ -135,6 +134,11 @@ def check_c_name(name: str) -> str:
 
 def runtime_dir() -> Path:
     return Path(str(resources.files("labkit") / "runtime"))
+
+
+def runtime_files() -> list[Path]:
+    """The labkit-nn kernels (labkit_nn*.h / .c) that every generated model ships with."""
+    return sorted(p for p in runtime_dir().glob("labkit_nn*.[ch]") if p.is_file())
 
 
 # ---- memory ---------------------------------------------------------------------
@@ -275,8 +279,8 @@ def generate_c(
         write_atomic(out_dir / f"{name}.c", env.get_template("model.c.j2").render(ctx)),
         write_atomic(out_dir / "labkit_nn_config.h", env.get_template("config.h.j2").render(reference=reference)),
     ]
-    for f in RUNTIME_FILES:
-        files.append(write_atomic(out_dir / f, (runtime_dir() / f).read_text()))
+    for f in runtime_files():
+        files.append(write_atomic(out_dir / f.name, f.read_text()))
     return CModel(
         name=name,
         out_dir=out_dir,
