@@ -207,6 +207,19 @@ def _simulate(
     return signal[np.arange(m)[:, None], rows], ok
 
 
+def _gesture_info(class_names, **details) -> DatasetInfo:
+    """Metadata shared by synthetic and recorded gestures: same channels, units and rate."""
+    return DatasetInfo(
+        name="gestures",
+        task="classification",
+        class_names=tuple(class_names),
+        feature_names=CHANNELS,
+        units=UNITS,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        **details,
+    )
+
+
 def make_gestures(
     n_per_class: int = 100,
     classes: Sequence[str] = DEFAULT_CLASSES,
@@ -255,13 +268,8 @@ def make_gestures(
             raise DatasetError(f"gesture {name!r} rarely crosses the {TRIGGER_G} g trigger")
     y = np.repeat(np.arange(len(classes), dtype=np.int64), n_per_class)
     order = rng.permutation(len(y))
-    info = DatasetInfo(
-        name="gestures",
-        task="classification",
-        class_names=classes,
-        feature_names=CHANNELS,
-        units=UNITS,
-        sample_rate_hz=SAMPLE_RATE_HZ,
+    info = _gesture_info(
+        classes,
         description=(
             f"Synthetic IMU gestures: {n_per_class} per class from {n_people} people, "
             f"{SAMPLES_PER_GESTURE} samples at {SAMPLE_RATE_HZ:g} Hz starting at the "
@@ -449,13 +457,8 @@ def load_gestures(
     xs = [load_gesture_csv(by_label[c], label=c) for c in names]
     x = np.concatenate(xs)
     y = np.repeat(np.arange(len(names), dtype=np.int64), [len(a) for a in xs])
-    info = DatasetInfo(
-        name="gestures",
-        task="classification",
-        class_names=names,
-        feature_names=CHANNELS,
-        units=UNITS,
-        sample_rate_hz=SAMPLE_RATE_HZ,
+    info = _gesture_info(
+        names,
         description=f"IMU gesture captures: {', '.join(f'{c}={len(a)}' for c, a in zip(names, xs))}.",
         source=", ".join(str(by_label[c]) for c in names),
     )

@@ -95,6 +95,13 @@ static int lk_count_leading_zeros(uint32_t x) {
     return n;
 }
 
+/* exp(beta * input_scale * diff) for diff = x - max <= 0, Q0.31 */
+static int32_t lk_softmax_exp(const lk_softmax_params *p, int32_t diff) {
+    int32_t scaled = lk_sat_rounding_doubling_high_mul((int32_t)((uint32_t)diff << p->input_left_shift),
+                                                       p->input_multiplier);
+    return lk_exp_on_negative_values(scaled);
+}
+
 void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *output) {
     for (int32_t r = 0; r < p->rows; ++r) {
         const int8_t *in = input + r * p->depth;
@@ -106,9 +113,7 @@ void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *outp
         for (int32_t c = 0; c < p->depth; ++c) {
             int32_t diff = in[c] - max_in;
             if (diff >= p->diff_min) {
-                int32_t scaled = lk_sat_rounding_doubling_high_mul(
-                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                sum_of_exps = lk_add_wrap(sum_of_exps, lk_rounding_divide_by_pot(lk_exp_on_negative_values(scaled), 12));
+                sum_of_exps = lk_add_wrap(sum_of_exps, lk_rounding_divide_by_pot(lk_softmax_exp(p, diff), 12));
             }
         }
         int headroom_plus_one = lk_count_leading_zeros((uint32_t)sum_of_exps);
@@ -119,9 +124,7 @@ void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *outp
         for (int32_t c = 0; c < p->depth; ++c) {
             int32_t diff = in[c] - max_in;
             if (diff >= p->diff_min) {
-                int32_t scaled = lk_sat_rounding_doubling_high_mul(
-                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                int32_t e = lk_exp_on_negative_values(scaled);
+                int32_t e = lk_softmax_exp(p, diff);
                 int32_t unsat = lk_rounding_divide_by_pot(lk_sat_rounding_doubling_high_mul(shifted_scale, e),
                                                           num_bits_over_unit + 31 - 8);
                 out[c] = (int8_t)lk_clamp(unsat - 128, -128, 127);
