@@ -37,7 +37,8 @@ def _verify(args) -> int:
     from labkit.verify import TARGETS, verify
 
     targets = TARGETS if args.target == "all" else (args.target,)
-    reports = [verify(args.model, samples=args.samples, target=t).as_dict() for t in targets]
+    inputs = load_inputs(args.data, args.model) if args.data else None
+    reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t).as_dict() for t in targets]
     tflm_arena = tflm_arena_bytes(args.model)
     for r in reports:
         r["tflm_arena_bytes"] = tflm_arena
@@ -46,6 +47,33 @@ def _verify(args) -> int:
     else:
         print(format_table(reports))
     return 0 if all(r["bit_exact"] for r in reports) else 1
+
+
+def load_inputs(path: str, model: str):
+    """Samples for verification from a .npy, or a .npz holding an array 'x' (float: quantized with the model's input scale)."""
+    import numpy as np
+
+    from labkit.compress.quantize import quantize
+    from labkit.reference import io_details
+
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise LabkitError(f"cannot read --data {path}: {e}") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if "x" not in data.files:
+            raise LabkitError(f"--data {path} has arrays {data.files}; expected one named 'x' with the samples")
+        data = data["x"]
+    (inp,), _ = io_details(model)
+    if data.ndim == len(inp.shape) - 1:
+        data = data[None]
+    if tuple(data.shape[1:]) != inp.shape[1:]:
+        raise LabkitError(f"--data {path}: samples have shape {data.shape[1:]}, the model takes {inp.shape[1:]}")
+    if np.issubdtype(data.dtype, np.floating):
+        return quantize(data, inp.scale, inp.zero_point)
+    if data.dtype != np.int8:
+        raise LabkitError(f"--data {path}: expected float or int8 samples, got {data.dtype}")
+    return data
 
 
 def format_table(reports: list[dict]) -> str:
@@ -81,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--target", choices=("host", "cortex-m4", "all"), default="host",
                    help="host: gcc on this machine; cortex-m4: arm-none-eabi-gcc + QEMU mps2-an386; all: both")
     v.add_argument("--samples", type=int, default=100, help="random int8 inputs to compare (default: 100)")
+    v.add_argument("--data", help="samples to use instead of random ones: .npy, or .npz with an array 'x' "
+                   "(float samples are quantized with the model's input scale)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
     return p

@@ -80,3 +80,25 @@ def test_missing_emulator_says_how_to_install(gesture_tflite, tmp_path, monkeypa
     monkeypatch.setattr(shutil, "which", lambda t: None if t == "qemu-system-arm" else real_which(t))
     with pytest.raises(LabkitError, match="qemu-system-arm was not found.*apt-get install"):
         verify(gesture_tflite, samples=2, target="cortex-m4", workdir=tmp_path)
+
+
+def test_cli_verify_with_a_dataset(gesture_tflite, gesture_data, tmp_path, capsys):
+    path = tmp_path / "g.tflite"
+    path.write_bytes(gesture_tflite)
+    np.savez(tmp_path / "test.npz", x=gesture_data[2][:30])
+    assert cli.main(["verify", str(path), "--data", str(tmp_path / "test.npz"), "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 30 and report["bit_exact"] is True
+
+
+def test_cli_verify_with_a_bad_dataset(gesture_tflite, tmp_path, capsys):
+    path = tmp_path / "g.tflite"
+    path.write_bytes(gesture_tflite)
+    np.savez(tmp_path / "bad.npz", images=np.zeros((3, 119, 6), np.float32))
+    assert cli.main(["verify", str(path), "--data", str(tmp_path / "bad.npz")]) == 2
+    assert "expected one named 'x'" in capsys.readouterr().err
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 6, 119), np.float32))
+    assert cli.main(["verify", str(path), "--data", str(tmp_path / "wrong.npy")]) == 2
+    assert "the model takes (119, 6)" in capsys.readouterr().err
