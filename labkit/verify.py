@@ -40,7 +40,6 @@ INSTALL_HINT = {
     "gcc": "install a C compiler: `sudo apt-get install gcc` (Debian/Ubuntu), `xcode-select --install` (macOS)",
     "arm-none-eabi-gcc": f"install the ARM cross-compiler: `{_APT}` (Debian/Ubuntu), "
                          "`brew install --cask gcc-arm-embedded` (macOS)",
-    "arm-none-eabi-size": f"install the ARM binutils: `{_APT}` (Debian/Ubuntu)",
     "qemu-system-arm": f"install QEMU: `{_APT}` (Debian/Ubuntu), `brew install qemu` (macOS)",
 }
 
@@ -92,12 +91,17 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 600) -> subproce
     return p
 
 
+def _write_harness(cmodel: CModel, build_dir: Path) -> Path:
+    text = _env().get_template("verify_main.c.j2").render(
+        name=cmodel.name, NAME=cmodel.name.upper(), out_ctype=cmodel.output.ctype)
+    return write_atomic(build_dir / "lk_verify_main.c", text)
+
+
 def build_host(cmodel: CModel, reference: str, build_dir: Path, sanitize: bool = False) -> Path:
     """Compile the model and the verification harness for this machine; returns the executable."""
     cc = require_tool("gcc")
     build_dir.mkdir(parents=True, exist_ok=True)
-    main = write_atomic(build_dir / "lk_verify_main.c", _env().get_template("verify_main.c.j2").render(
-        name=cmodel.name, NAME=cmodel.name.upper()))
+    main = _write_harness(cmodel, build_dir)
     exe = build_dir / f"{cmodel.name}_{reference}{'_asan' if sanitize else ''}"
     cmd = [cc, *HOST_CFLAGS, *(SANITIZE_CFLAGS if sanitize else []), f"-DLABKIT_NN_REFERENCE={_REF_MACRO[reference]}",
            f"-I{cmodel.out_dir}", str(main), *map(str, cmodel.sources), "-lm", "-o", str(exe)]
@@ -105,11 +109,11 @@ def build_host(cmodel: CModel, reference: str, build_dir: Path, sanitize: bool =
     return exe
 
 
-def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path) -> np.ndarray:
+def run_host(exe: Path, inputs: np.ndarray, output_size: int, work: Path, output_dtype=np.int8) -> np.ndarray:
     work.mkdir(parents=True, exist_ok=True)
-    (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+    (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
     _run([str(exe)], work, "running the generated C")
-    out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), np.int8)
+    out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), output_dtype)
     return out.reshape(len(inputs), output_size)
 
 
@@ -122,13 +126,11 @@ def _runtime_m4() -> Path:
 def build_cortex_m4(cmodel: CModel, reference: str, build_dir: Path) -> tuple[Path, dict]:
     """Cross-compile model + harness for the Cortex-M4, linked into nRF52840-sized memory.
 
-    Returns the ELF and the model's own sizes (model + runtime objects, from arm-none-eabi-size).
+    Returns the ELF and the model's own sizes (model + runtime code and data that the link keeps).
     """
     cc = require_tool("arm-none-eabi-gcc")
-    size = require_tool("arm-none-eabi-size")
     build_dir.mkdir(parents=True, exist_ok=True)
-    main = write_atomic(build_dir / "lk_verify_main.c", _env().get_template("verify_main.c.j2").render(
-        name=cmodel.name, NAME=cmodel.name.upper()))
+    main = _write_harness(cmodel, build_dir)
     flags = [*M4_CFLAGS, f"-DLABKIT_NN_REFERENCE={_REF_MACRO[reference]}", "-DLK_CORTEX_M4", f"-I{cmodel.out_dir}"]
     objects = []
     for src in cmodel.sources:
@@ -136,8 +138,10 @@ def build_cortex_m4(cmodel: CModel, reference: str, build_dir: Path) -> tuple[Pa
         _run([cc, *flags, "-c", str(src), "-o", str(obj)], build_dir, "cross-compiling the generated C")
         objects.append(obj)
     elf = build_dir / f"{cmodel.name}_{reference}.elf"
+    link_map = build_dir / f"{cmodel.name}_{reference}.map"
     cmd = [cc, *flags, "--specs=rdimon.specs", "-T", str(_runtime_m4() / "nrf52840.ld"), "-Wl,--gc-sections",
-           str(_runtime_m4() / "startup.c"), str(main), *map(str, objects), "-lm", "-o", str(elf)]
+           f"-Wl,-Map={link_map}", str(_runtime_m4() / "startup.c"), str(main), *map(str, objects), "-lm",
+           "-o", str(elf)]
     p = subprocess.run(cmd, cwd=build_dir, capture_output=True, text=True)
     if p.returncode != 0:
         text = p.stdout + p.stderr
@@ -149,20 +153,48 @@ def build_cortex_m4(cmodel: CModel, reference: str, build_dir: Path) -> tuple[Pa
                 "make it smaller (fewer or narrower layers, pruning) and generate again."
             )
         raise LabkitError(f"linking for the Cortex-M4 failed: {' '.join(cmd)}\n{text}".rstrip())
-    out = _run([size, *map(str, objects)], build_dir, "arm-none-eabi-size").stdout
-    text_b = data_b = bss_b = 0
-    for line in out.splitlines()[1:]:
+    return elf, linked_sizes(link_map, [o.name for o in objects])
+
+
+def linked_sizes(link_map: Path, object_names: list[str]) -> dict:
+    """Flash and RAM that the given objects occupy in the linked program, from the linker's map.
+
+    Only sections kept by --gc-sections count, so kernels a model does not call cost nothing.
+    .data counts twice, as the board holds it: its initial values in flash, the variables in RAM.
+    """
+    flash = ram = 0
+    section = ""
+    in_memory_map = False
+    for line in link_map.read_text().splitlines():
+        if line.startswith("Linker script and memory map"):
+            in_memory_map = True
+            continue
+        if not in_memory_map:
+            continue
         parts = line.split()
-        text_b, data_b, bss_b = text_b + int(parts[0]), data_b + int(parts[1]), bss_b + int(parts[2])
-    return elf, {"flash_bytes": text_b + data_b, "ram_bytes": data_b + bss_b}
+        if len(parts) == 1 and parts[0].startswith("."):
+            section = parts[0]  # a long section name: address and size follow on the next line
+            continue
+        if len(parts) >= 3 and parts[-1].rsplit("/", 1)[-1] in object_names and parts[-3].startswith("0x"):
+            name = parts[0] if len(parts) == 4 else section
+            address, size = int(parts[-3], 16), int(parts[-2], 16)
+            if address >= 0x20000000:
+                ram += size
+                if name.startswith(".data"):
+                    flash += size
+            else:
+                flash += size
+        section = ""
+    return {"flash_bytes": flash, "ram_bytes": ram}
 
 
-def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path) -> tuple[np.ndarray, dict]:
+def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path,
+                  output_dtype=np.int8) -> tuple[np.ndarray, dict]:
     """Run the ELF in QEMU (mps2-an386); returns the outputs and per-inference instruction counts."""
     qemu = require_tool("qemu-system-arm")
     work.mkdir(parents=True, exist_ok=True)
     (work / "lk_outputs.bin").unlink(missing_ok=True)
-    (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+    (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
     timeout = 120 + 2 * len(inputs)
     try:
         p = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=work, capture_output=True, text=True,
@@ -174,7 +206,7 @@ def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path) -
     stats = dict(kv.split("=") for line in p.stdout.splitlines() if line.startswith("labkit-verify: ticks")
                  for kv in line.split()[1:])
     n = len(inputs)
-    out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), np.int8).reshape(n, output_size)
+    out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), output_dtype).reshape(n, output_size)
 
     def insns(ticks: float) -> int:
         return int(round(ticks / TICKS_PER_INSTRUCTION))
@@ -188,8 +220,14 @@ def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path) -
 
 
 def random_inputs(cmodel: CModel, samples: int, seed: int = 0) -> np.ndarray:
+    """Random samples over every int8 value, or for a float-input model over the range its
+    first QUANTIZE can represent (and a little beyond, to exercise clamping)."""
     rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(samples, cmodel.input.size), dtype=np.int64).astype(np.int8)
+    if cmodel.input.quantized:
+        return rng.integers(-128, 128, size=(samples, cmodel.input.size), dtype=np.int64).astype(np.int8)
+    lo, hi = cmodel.input_range
+    pad = 0.05 * (hi - lo)
+    return rng.uniform(lo - pad, hi + pad, size=(samples, cmodel.input.size)).astype(np.float32)
 
 
 def verify(
@@ -221,8 +259,11 @@ def verify(
         if inputs is None:
             inputs = random_inputs(cmodel, samples, seed)
         inputs = np.asarray(inputs)
-        if inputs.dtype != np.int8:
-            raise LabkitError(f"verification inputs must be int8 (got {inputs.dtype}); quantize them with the model's input scale first")
+        if inputs.dtype != cmodel.input.dtype:
+            raise LabkitError(
+                f"verification inputs must be {cmodel.input.dtype.name} like the model's input (got {inputs.dtype}); "
+                + ("quantize them with the model's input scale first" if cmodel.input.quantized else "")
+            )
         flat = inputs.reshape(len(inputs), -1)
         if flat.shape[1] != cmodel.input.size:
             raise LabkitError(f"each input must have {cmodel.input.size} values {cmodel.input.shape}, got {flat.shape[1]}")
@@ -231,15 +272,16 @@ def verify(
         for r in references:
             if target == "host":
                 exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
-                got = run_host(exe, flat, cmodel.output.size, workdir / "run")
+                got = run_host(exe, flat, cmodel.output.size, workdir / "run", cmodel.output.dtype)
             else:
                 elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
-                got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4")
+                got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
                 if r == references[0]:
                     report.metrics.update(sizes)
                     report.metrics.update(counts)
             want = ref.run(model_bytes, batch, reference=r)[0].reshape(len(flat), -1)
-            mismatched = int(np.count_nonzero(got != want))
+            # compared as bytes: a float output must match bit for bit too
+            mismatched = int(np.count_nonzero(got.view(np.uint8) != np.ascontiguousarray(want).view(np.uint8)))
             report.checks.append(ReferenceCheck(r, mismatched == 0, mismatched, len(flat)))
             if r == references[0]:
                 report.outputs = got

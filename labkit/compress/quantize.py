@@ -11,8 +11,12 @@ from labkit.errors import LabkitError
 from labkit.quiet import capture_stderr
 
 
-def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed: int = 0) -> bytes:
+def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed: int = 0,
+                   float_io: bool = False) -> bytes:
     """Convert a Keras model to a full-int8 .tflite: int8 weights, activations, input and output.
+
+    ``float_io=True`` keeps a float32 input and output (the converter adds QUANTIZE and
+    DEQUANTIZE ops), for code that feeds floats directly.
 
     ``representative_x`` (training data, float32, shaped like the model's input without the
     batch axis) calibrates the activation ranges; ``samples`` of them are drawn at random.
@@ -42,8 +46,8 @@ def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    conv.inference_input_type = tf.float32 if float_io else tf.int8
+    conv.inference_output_type = tf.float32 if float_io else tf.int8
     log = None
     try:
         with warnings.catch_warnings(), capture_stderr() as log:

@@ -37,9 +37,18 @@ _C_KEYWORDS = set(
 class TensorInfo:
     shape: tuple[int, ...]
     size: int
-    scale: float
+    scale: float  # 0 for a float32 tensor
     zero_point: int
+    ctype: str = "int8_t"  # or "float" for a model with float input/output (QUANTIZE/DEQUANTIZE inside)
     offset: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.ctype == "int8_t"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.int8 if self.quantized else np.float32)
 
 
 @dataclass
@@ -58,6 +67,7 @@ class CModel:
     ops: list[str]
     reference: str
     labels: list[str] = field(default_factory=list)
+    input_range: tuple[float, float] = (-128.0, 127.0)  # float values the input quantizes without clamping
 
     @property
     def sources(self) -> list[Path]:
@@ -181,10 +191,12 @@ def _plan_memory(g: Graph, lowered: list[ops.Lowered]) -> tuple[memory.MemoryPla
 
 
 def _io_info(t: Tensor, what: str) -> TensorInfo:
+    if t.dtype == np.float32:
+        return TensorInfo(tuple(t.shape), t.size, 0.0, 0, ctype="float")
     if t.dtype != np.int8 or len(t.scale) == 0:
         raise UnsupportedModelError(
-            f"the model's {what} '{t.name}' is {t.dtype.name}; labkit-nn needs an int8 {what}. Convert with "
-            f"inference_{what}_type=tf.int8 (labkit.compress.quantize.to_int8_tflite does)."
+            f"the model's {what} '{t.name}' is {t.dtype.name}; labkit-nn needs an int8 (or float32) {what}. "
+            f"Convert with inference_{what}_type=tf.int8 (labkit.compress.quantize.to_int8_tflite does)."
         )
     return TensorInfo(tuple(t.shape), t.size, float(t.scale[0]), int(t.zero_point[0]))
 
@@ -224,7 +236,8 @@ def generate_c(
         tensor = g.tensors[t]
         off = mem.offset_of(holder.get(t, t))
         expr = f"arena.bytes + {off}"
-        ctype = {np.dtype(np.int8): None, np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t"}.get(tensor.dtype)
+        ctype = {np.dtype(np.int8): None, np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
+                 np.dtype(np.float32): "float"}.get(tensor.dtype)
         return f"({ctype} *)({expr})" if ctype else expr
 
     steps = []
@@ -239,7 +252,8 @@ def generate_c(
                 comment=low.comment,
                 call=low.call.format(**fill) if low.call else "",
                 arrays=low.arrays,
-                struct=low.struct,
+                structs=([(*low.struct, low.tflm_fields) if low.tflm_fields else low.struct] if low.struct else [])
+                + low.structs,
             )
         )
 
@@ -281,7 +295,15 @@ def generate_c(
     ]
     for f in runtime_files():
         files.append(write_atomic(out_dir / f.name, f.read_text()))
+    input_range = (-128.0, 127.0)
+    if not x_info.quantized:
+        first = next((op for op in g.ops if g.inputs[0] in op.inputs and op.kind == "QUANTIZE"), None)
+        if first is not None:
+            q = g.tensors[first.outputs[0]]
+            sq, zq = float(q.scale[0]), int(q.zero_point[0])
+            input_range = ((-128 - zq) * sq, (127 - zq) * sq)
     return CModel(
+        input_range=input_range,
         name=name,
         out_dir=out_dir,
         files=files,

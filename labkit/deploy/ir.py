@@ -17,6 +17,7 @@ class Tensor:
     zero_point: np.ndarray  # int64, same length as scale
     quantized_dimension: int = 0
     data: np.ndarray | None = None  # constant values (weights, biases, shapes), else None
+    is_variable: bool = False  # state an op keeps between steps (an LSTM's hidden and cell state)
 
     @property
     def is_constant(self) -> bool:
@@ -43,6 +44,7 @@ class Op:
     inputs: tuple[int, ...]  # tensor indices; -1 marks an omitted optional input
     outputs: tuple[int, ...]
     options: dict = field(default_factory=dict)  # builtin options, snake_case keys
+    intermediates: tuple[int, ...] = ()  # tensors that only carry quantization parameters (LSTM)
 
 
 @dataclass

@@ -37,6 +37,8 @@ class Lowered:
     call: str = ""  # C statement; {in0}, {out0}, {scratch} are filled in after memory planning
     arrays: list[CArray] = field(default_factory=list)
     struct: tuple[str, str, dict] | None = None  # (C type, variable name, fields)
+    structs: list[tuple] = field(default_factory=list)  # more, for ops that need several
+    tflm_fields: dict | None = None  # ``struct`` as the TFLM build needs it, where the references differ
     alias: bool = False  # the output is the input's bytes reinterpreted (RESHAPE): no code, no RAM
     scratch_bytes: int = 0
     macs: int = 0
@@ -181,10 +183,11 @@ def _softmax(g: Graph, op: Op, name: str) -> Lowered:
 def lower(g: Graph) -> list[Lowered]:
     """Lower every op, or raise one error naming all unsupported ops and what is supported."""
     problems = sorted({op.kind for op in g.ops if op.kind not in LOWERINGS})
-    float_ops = [
+    float_ops = [  # QUANTIZE / DEQUANTIZE have a float side by design: float model I/O
         op.kind
         for op in g.ops
-        if any(t is not None and t.dtype == np.float32 for t in g.op_inputs(op) + g.op_outputs(op))
+        if op.kind not in ("QUANTIZE", "DEQUANTIZE")
+        and any(t is not None and t.dtype == np.float32 for t in g.op_inputs(op) + g.op_outputs(op))
     ]
     if float_ops and not problems:
         raise UnsupportedModelError(
@@ -202,3 +205,7 @@ def lower(g: Graph) -> list[Lowered]:
             f"Supported ops: {', '.join(supported_ops())}."
         )
     return [LOWERINGS[op.kind](g, op, f"op{op.index}_{op.kind.lower()}") for op in g.ops]
+
+
+from labkit.deploy import ops_conv  # noqa: E402,F401  (registers the conv-family lowerings)
+from labkit.deploy import ops_elementwise  # noqa: E402,F401  (registers the elementwise and data-movement lowerings)

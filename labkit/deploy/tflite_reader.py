@@ -100,6 +100,7 @@ def read_tflite(model: bytes | str | os.PathLike) -> Graph:
                 zero_point=zp,
                 quantized_dimension=int(q.quantizedDimension) if q is not None else 0,
                 data=buffer_data(t),
+                is_variable=bool(t.isVariable),
             )
         )
 
@@ -119,6 +120,7 @@ def read_tflite(model: bytes | str | os.PathLike) -> Graph:
                 inputs=tuple(int(x) for x in (o.inputs if o.inputs is not None else [])),
                 outputs=tuple(int(x) for x in (o.outputs if o.outputs is not None else [])),
                 options=_options(o.builtinOptions),
+                intermediates=tuple(int(x) for x in (o.intermediates if o.intermediates is not None else [])),
             )
         )
     desc = m.description.decode(errors="replace") if isinstance(m.description, bytes) else str(m.description or "")

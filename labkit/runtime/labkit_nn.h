@@ -98,6 +98,9 @@ typedef struct {
 
 void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *output);
 
+#include "labkit_nn_conv.h"
+#include "labkit_nn_elementwise.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,111 @@
+/*
+ * labkit-nn runtime, convolution family: CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D,
+ * AVERAGE_POOL_2D and MEAN, on int8 NHWC tensors.
+ *
+ * Conventions shared by every kernel here (they are TFLite's):
+ *   - tensors are NHWC: element (b, y, x, c) of an H x W x C image is at ((b*H + y)*W + x)*C + c;
+ *   - a CONV_2D filter is [out_ch][k_h][k_w][in_ch / groups], a DEPTHWISE_CONV_2D filter is
+ *     [k_h][k_w][in_ch * depth_multiplier];
+ *   - output pixel (y, x) looks at input rows y*stride_h - pad_top + ky*dilation_h (and the same
+ *     for columns); taps that fall outside the image are skipped (zero padding in real numbers);
+ *   - weights are symmetric int8 (zero point 0) with one scale per output channel (a per-tensor
+ *     scale is repeated), so each output channel has its own requantization multiplier and shift.
+ *
+ * Requantization: LiteRT's reference kernels for these ops (and TFLM's) rescale the int32
+ * accumulator with gemmlowp's double rounding, unlike LiteRT's FULLY_CONNECTED (single
+ * rounding, see labkit_nn.h). Measured with labkit's pinned versions, so the kernels here use
+ * the double-rounding helper below in both LABKIT_NN_REFERENCE builds; the builds differ
+ * only if the generated multiplier tables do (they are emitted per reference).
+ */
+#ifndef LABKIT_NN_CONV_H
+#define LABKIT_NN_CONV_H
+
+#include "labkit_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* x * multiplier * 2^shift the gemmlowp way (round the doubled high product, then round the
+ * shift): what both references do in CONV_2D, DEPTHWISE_CONV_2D and MEAN. */
+static inline int32_t lk_requantize_double_rounding(int32_t x, int32_t multiplier, int shift) {
+    int left_shift = shift > 0 ? shift : 0;
+    int right_shift = shift > 0 ? 0 : -shift;
+    return lk_rounding_divide_by_pot(
+        lk_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left_shift), multiplier), right_shift);
+}
+
+/* CONV_2D: out[b][y][x][o] = act(requant(bias[o] + sum over ky, kx, i of
+ *          (in[b][y*sh - pad_top + ky*dh][x*sw - pad_left + kx*dw][g*filter_in_ch + i] + input_offset)
+ *          * filter[o][ky][kx][i]))   where g = o / (out_ch / groups) */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch;
+    int32_t k_h, k_w, filter_in_ch; /* filter_in_ch = in_ch / groups (in_ch unless grouped) */
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;      /* minus the input zero point */
+    int32_t output_offset;     /* the output zero point */
+    int32_t act_min, act_max;  /* fused activation, as an int8 range */
+    const int32_t *multiplier; /* one per output channel */
+    const int8_t *shift;
+} lk_conv_params;
+
+void lk_conv_s8(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                int8_t *output);
+
+/* DEPTHWISE_CONV_2D: each input channel c is convolved on its own with depth_multiplier
+ * filters; output channel o = c * depth_multiplier + m. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch; /* out_ch = in_ch * depth_multiplier */
+    int32_t k_h, k_w, depth_multiplier;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    const int32_t *multiplier; /* one per output channel */
+    const int8_t *shift;
+} lk_depthwise_conv_params;
+
+void lk_depthwise_conv_s8(const lk_depthwise_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output);
+
+/* MAX_POOL_2D / AVERAGE_POOL_2D over k_h x k_w windows of each channel. The output has the
+ * input's scale and zero point, so no requantization: only the fused activation's clamp.
+ * The average divides by the number of window taps inside the image, rounding half away
+ * from zero. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} lk_pool_params;
+
+void lk_max_pool_s8(const lk_pool_params *p, const int8_t *input, int8_t *output);
+void lk_average_pool_s8(const lk_pool_params *p, const int8_t *input, int8_t *output);
+
+/* MEAN over a run of adjacent axes: the input viewed as [outer][reduce][inner] becomes
+ * [outer][inner] (GlobalAveragePooling2D: outer = batch, reduce = H*W, inner = C).
+ * out = requant(sum - input_zero_point * reduce) + output_zero_point, with
+ * multiplier * 2^shift = input_scale / (output_scale * reduce) folded at generation time. */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} lk_mean_params;
+
+void lk_mean_s8(const lk_mean_params *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LABKIT_NN_CONV_H */
