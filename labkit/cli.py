@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output folder")
     c.add_argument("--name", default="model", help="C name prefix (default: model)")
     c.add_argument("--labels", help="comma-separated class labels, one per output")
-    c.add_argument("--reference", choices=("litert", "tflm"), default="litert",
-                   help="whose integer arithmetic to reproduce (default: litert)")
+    c.add_argument("--reference", choices=("tflm", "litert"), default="tflm",
+                   help="whose integer arithmetic to reproduce bit for bit: TFLite Micro (default) or LiteRT")
     c.set_defaults(func=_codegen)
 
     v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters")

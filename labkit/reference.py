@@ -4,10 +4,19 @@
   The default resolver (XNNPACK/optimized) can differ by one LSB, so it is never used here.
 * The ``tflite-micro`` Python interpreter: what runs on a microcontroller with TFLM.
 
-Measured on this kit's pinned versions, the two do not agree bit for bit: LiteRT 2.3 is
-built with TFLite's single-rounding requantization and a float look-up-table softmax, TFLM
-with double rounding and a fixed-point softmax. labkit-nn C can match either
-(see ``labkit/runtime/labkit_nn.h``), and ``labkit verify`` checks each against its own.
+Measured on this kit's pinned versions, the two do not agree bit for bit. LiteRT 2.3
+requantizes FULLY_CONNECTED with a single rounding (TFLM: two), computes int8 softmax, tanh
+and logistic from float tables (TFLM: gemmlowp fixed point), and clamps RELU6 after
+rescaling (TFLM: without); for small LSTM cell-state scales LiteRT's integer tanh of the
+cell is skipped altogether (h = o * i). labkit-nn C can match either reference
+(LABKIT_NN_REFERENCE in labkit_nn_config.h; TFLM by default, the microcontroller
+runtime), and ``labkit verify`` checks each build against its own reference.
+
+Samples are independent: :func:`run` resets the interpreter's variable tensors before every
+sample. Both interpreters otherwise keep a stateful op's state between invokes (measured:
+an LSTM's hidden and cell state carry over, so the same window gives a different answer the
+second time), which would make each sample's result depend on the ones before it. A window
+classifier must start every window from a zero state, as the generated C does.
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ def _run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     n = len(inputs[0])
     outs = [np.empty((n, *d["shape"][1:]), d["dtype"]) for d in out_details]
     for i in range(n):
+        interp.reset_all_variables()  # each sample from a fresh state (see module docstring)
         for d, x in zip(in_details, inputs):
             interp.set_tensor(d["index"], x[i : i + 1])
         interp.invoke()
@@ -76,6 +86,7 @@ def _run_tflm(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     n_out = schema.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
     outs = None
     for i in range(n):
+        interp.reset()  # each sample from a fresh state (see module docstring)
         for k, x in enumerate(inputs):
             interp.set_input(x[i : i + 1], k)
         interp.invoke()

@@ -235,7 +235,7 @@ def verify(
     inputs: np.ndarray | None = None,
     samples: int = 100,
     target: str = "host",
-    references=("litert", "tflm"),
+    references=("tflm", "litert"),
     workdir: str | os.PathLike | None = None,
     cmodel: CModel | None = None,
     sanitize: bool = False,

@@ -206,10 +206,14 @@ def generate_c(
     out_dir: str | os.PathLike,
     name: str = "model",
     labels: list[str] | None = None,
-    reference: str = LITERT,
+    reference: str = TFLM,
     source: str | None = None,
 ) -> CModel:
-    """Write ``name.h``/``name.c`` and the runtime for an int8 .tflite (bytes or path) into ``out_dir``."""
+    """Write ``name.h``/``name.c`` and the runtime for an int8 .tflite (bytes or path) into ``out_dir``.
+
+    ``reference``: whose integer arithmetic the C reproduces bit for bit, "tflm" (TFLite
+    Micro, the default: the microcontroller runtime) or "litert" (TFLite / LiteRT).
+    """
     check_c_name(name)
     if reference not in (LITERT, TFLM):
         raise LabkitError(f"reference must be '{LITERT}' or '{TFLM}', not {reference!r}")

@@ -209,3 +209,4 @@ def lower(g: Graph) -> list[Lowered]:
 
 from labkit.deploy import ops_conv  # noqa: E402,F401  (registers the conv-family lowerings)
 from labkit.deploy import ops_elementwise  # noqa: E402,F401  (registers the elementwise and data-movement lowerings)
+from labkit.deploy import ops_lstm  # noqa: E402,F401  (registers the LSTM lowering)

@@ -17,7 +17,7 @@ void lk_fully_connected_s8(const lk_fully_connected_params *p, const int8_t *inp
             }
             if (bias) acc += bias[o];
             int32_t c = p->per_channel ? o : 0;
-            acc = lk_multiply_by_quantized_multiplier(acc, p->multiplier[c], p->shift[c]);
+            acc = lk_fully_connected_requantize(acc, p->multiplier[c], p->shift[c]);
             output[b * p->out_features + o] = (int8_t)lk_clamp(acc + p->output_offset, p->act_min, p->act_max);
         }
     }

@@ -7,10 +7,10 @@
  *
  * Two references exist and they differ in the last bit (measured with labkit's pinned
  * versions), so the arithmetic to reproduce is chosen at compile time:
- *   LABKIT_NN_REF_LITERT  TensorFlow Lite / LiteRT: single-rounding requantization,
- *                         softmax through a float table of exp() values.
- *   LABKIT_NN_REF_TFLM    TensorFlow Lite Micro: double-rounding requantization
- *                         (gemmlowp style), fixed-point softmax.
+ *   LABKIT_NN_REF_TFLM    TensorFlow Lite Micro (the default): gemmlowp fixed point throughout.
+ *   LABKIT_NN_REF_LITERT  TensorFlow Lite / LiteRT: single-rounding FULLY_CONNECTED, softmax,
+ *                         tanh and logistic from float tables, RELU6 rescaled, and the LSTM's
+ *                         own variant (see labkit_nn_lstm.h).
  * labkit_nn_config.h (written by the code generator) sets LABKIT_NN_REFERENCE;
  * a -DLABKIT_NN_REFERENCE=... on the compiler's command line overrides it.
  */
@@ -25,7 +25,7 @@
 #define LABKIT_NN_REF_LITERT 1
 #define LABKIT_NN_REF_TFLM 2
 #ifndef LABKIT_NN_REFERENCE
-#define LABKIT_NN_REFERENCE LABKIT_NN_REF_LITERT
+#define LABKIT_NN_REFERENCE LABKIT_NN_REF_TFLM
 #endif
 
 #ifdef __cplusplus
@@ -50,18 +50,25 @@ static inline int32_t lk_rounding_divide_by_pot(int32_t x, int exponent) {
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* x * multiplier * 2^shift, where multiplier is a Q0.31 number in [0.5, 1):
- * how every int32 accumulator is rescaled to the output's int8 scale. */
+/* x * multiplier * 2^shift, where multiplier is a Q0.31 number in [0.5, 1): how an int32
+ * accumulator is rescaled to an output's int8 scale. gemmlowp's two roundings (the doubled
+ * high product, then the shift), as both references do for every op but one. */
 static inline int32_t lk_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift) {
-#if LABKIT_NN_REFERENCE == LABKIT_NN_REF_TFLM
     int left_shift = shift > 0 ? shift : 0;
     int right_shift = shift > 0 ? 0 : -shift;
     return lk_rounding_divide_by_pot(
         lk_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left_shift), multiplier), right_shift);
-#else
+}
+
+/* The one exception, measured: LiteRT's FULLY_CONNECTED rescales with a single rounding of
+ * the 64-bit product; TFLite Micro's with the two above. */
+static inline int32_t lk_fully_connected_requantize(int32_t x, int32_t multiplier, int shift) {
+#if LABKIT_NN_REFERENCE == LABKIT_NN_REF_LITERT
     int total_shift = 31 - shift;
     int64_t round = (int64_t)1 << (total_shift - 1);
     return (int32_t)(((int64_t)x * multiplier + round) >> total_shift);
+#else
+    return lk_multiply_by_quantized_multiplier(x, multiplier, shift);
 #endif
 }
 
@@ -100,6 +107,7 @@ void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *outp
 
 #include "labkit_nn_conv.h"
 #include "labkit_nn_elementwise.h"
+#include "labkit_nn_lstm.h"
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,7 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
                         }
                     }
                     if (bias) acc += bias[o];
-                    acc = lk_requantize_double_rounding(acc, p->multiplier[o], p->shift[o]);
+                    acc = lk_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
                     out[o] = (int8_t)lk_clamp(acc + p->output_offset, p->act_min, p->act_max);
                 }
             }
@@ -88,7 +88,7 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                         }
                     }
                     if (bias) acc += bias[o];
-                    acc = lk_requantize_double_rounding(acc, p->multiplier[o], p->shift[o]);
+                    acc = lk_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
                     out[o] = (int8_t)lk_clamp(acc + p->output_offset, p->act_min, p->act_max);
                 }
             }
@@ -163,7 +163,7 @@ void lk_mean_s8(const lk_mean_params *params, const int8_t *input, int8_t *outpu
             int32_t sum = 0;
             for (int32_t r = 0; r < p->reduce; ++r) sum += in[r * p->inner + i];
             sum -= p->input_zero_point * p->reduce;
-            int32_t q = lk_requantize_double_rounding(sum, p->multiplier, p->shift);
+            int32_t q = lk_multiply_by_quantized_multiplier(sum, p->multiplier, p->shift);
             output[o * p->inner + i] = (int8_t)lk_clamp(q + p->output_zero_point, -128, 127);
         }
     }

@@ -11,11 +11,9 @@
  *   - weights are symmetric int8 (zero point 0) with one scale per output channel (a per-tensor
  *     scale is repeated), so each output channel has its own requantization multiplier and shift.
  *
- * Requantization: LiteRT's reference kernels for these ops (and TFLM's) rescale the int32
- * accumulator with gemmlowp's double rounding, unlike LiteRT's FULLY_CONNECTED (single
- * rounding, see labkit_nn.h). Measured with labkit's pinned versions, so the kernels here use
- * the double-rounding helper below in both LABKIT_NN_REFERENCE builds; the builds differ
- * only if the generated multiplier tables do (they are emitted per reference).
+ * Requantization: both references rescale the int32 accumulator of these ops with gemmlowp's
+ * two roundings (lk_multiply_by_quantized_multiplier; measured with labkit's pinned versions),
+ * so the two LABKIT_NN_REFERENCE builds differ only if the generated multiplier tables do.
  */
 #ifndef LABKIT_NN_CONV_H
 #define LABKIT_NN_CONV_H
@@ -25,15 +23,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* x * multiplier * 2^shift the gemmlowp way (round the doubled high product, then round the
- * shift): what both references do in CONV_2D, DEPTHWISE_CONV_2D and MEAN. */
-static inline int32_t lk_requantize_double_rounding(int32_t x, int32_t multiplier, int shift) {
-    int left_shift = shift > 0 ? shift : 0;
-    int right_shift = shift > 0 ? 0 : -shift;
-    return lk_rounding_divide_by_pot(
-        lk_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left_shift), multiplier), right_shift);
-}
 
 /* CONV_2D: out[b][y][x][o] = act(requant(bias[o] + sum over ky, kx, i of
  *          (in[b][y*sh - pad_top + ky*dh][x*sw - pad_left + kx*dw][g*filter_in_ch + i] + input_offset)
