@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from labkit.errors import LabkitError
 
@@ -37,9 +38,15 @@ def _verify(args) -> int:
     from labkit.verify import TARGETS, verify
 
     targets = TARGETS if args.target == "all" else (args.target,)
-    inputs = load_inputs(args.data, args.model) if args.data else None
+    model = args.model
+    if Path(model).is_dir():
+        from labkit.deploy.codegen import CModel
+
+        cm = CModel.from_folder(model)
+        model = str(cm.out_dir / f"{cm.name}.tflite")
+    inputs = load_inputs(args.data, model) if args.data else None
     reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t).as_dict() for t in targets]
-    tflm_arena = tflm_arena_bytes(args.model)
+    tflm_arena = tflm_arena_bytes(model)
     for r in reports:
         r["tflm_arena_bytes"] = tflm_arena
     if args.json:
@@ -105,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_codegen)
 
     v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters")
-    v.add_argument("model", help="an int8 .tflite file")
+    v.add_argument("model", help="an int8 .tflite file, or a folder written by `labkit codegen` (its C is checked as it is)")
     v.add_argument("--target", choices=("host", "cortex-m4", "all"), default="host",
                    help="host: gcc on this machine; cortex-m4: arm-none-eabi-gcc + QEMU mps2-an386; all: both")
     v.add_argument("--samples", type=int, default=100, help="random int8 inputs to compare (default: 100)")

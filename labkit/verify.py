@@ -241,12 +241,20 @@ def verify(
     sanitize: bool = False,
     seed: int = 0,
 ) -> VerifyReport:
-    """Generate (unless ``cmodel`` is given), build and run the C; compare with each reference.
+    """Build and run the C and compare every output byte with each reference interpreter.
 
-    ``inputs``: int8 samples, shape (N, *input shape) or (N, input size); random if omitted.
+    ``model``: a .tflite (bytes or path), whose C is generated unless ``cmodel`` is given; or a
+    folder written by ``labkit codegen`` / ``labkit sketch``, whose C is checked as it is.
+    ``inputs``: samples in the model's input type, shape (N, *input shape) or (N, input size);
+    random if omitted.
     """
     if target not in TARGETS:
         raise LabkitError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    if cmodel is None and not isinstance(model, (bytes, bytearray)) and Path(model).is_dir():
+        cmodel = CModel.from_folder(model)
+        model = cmodel.out_dir / f"{cmodel.name}.tflite"
+    if not isinstance(model, (bytes, bytearray)) and not Path(model).is_file():
+        raise LabkitError(f"{model}: no such model file or generated folder")
     model_bytes = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     tmp = None
     if workdir is None:

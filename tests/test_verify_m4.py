@@ -102,3 +102,42 @@ def test_cli_verify_with_a_bad_dataset(gesture_tflite, tmp_path, capsys):
     np.save(tmp_path / "wrong.npy", np.zeros((3, 6, 119), np.float32))
     assert cli.main(["verify", str(path), "--data", str(tmp_path / "wrong.npy")]) == 2
     assert "the model takes (119, 6)" in capsys.readouterr().err
+
+
+def test_verify_a_generated_folder_checks_its_c_as_it_is(gesture_tflite, tmp_path):
+    out = tmp_path / "gen"
+    generate_c(gesture_tflite, out, name="gesture")
+    assert verify(out, samples=30, workdir=tmp_path / "w1").bit_exact
+    # a hand edit in the shipped C is caught: the folder is not regenerated
+    src = (out / "gesture.c").read_text().replace(".act_min = -128,", ".act_min = -100,", 1)
+    (out / "gesture.c").write_text(src)
+    report = verify(out, samples=30, workdir=tmp_path / "w2")
+    assert not report.bit_exact
+
+
+def test_a_folder_without_a_generated_model_is_refused(tmp_path):
+    with pytest.raises(LabkitError, match="does not hold one labkit-generated model"):
+        verify(tmp_path, samples=2)
+
+
+def test_residual_and_concatenation_model_on_both_targets(tmp_path):
+    """A small CNN with a residual ADD and a CONCATENATION, bit-exact on host and Cortex-M4."""
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+    from labkit.reference import tflm_arena_bytes
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    r = keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = keras.layers.ReLU()(keras.layers.Add()([x, r]))
+    b1 = keras.layers.Conv2D(4, 1, activation="relu")(x)
+    b2 = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.Concatenate()([b1, b2])
+    x = keras.layers.MaxPooling2D()(x)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    tfl = to_int8_tflite(keras.Model(inp, out), np.random.default_rng(3).normal(size=(40, 12, 12, 3)).astype("float32"))
+    for target in ("host", "cortex-m4"):
+        report = verify(tfl, samples=10, target=target, workdir=tmp_path / target)
+        assert report.check("tflm").mismatched_bytes == 0 and report.check("litert").mismatched_bytes == 0, target
+    assert report.metrics["arena_bytes"] <= tflm_arena_bytes(tfl)

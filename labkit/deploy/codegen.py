@@ -7,6 +7,7 @@ The folder is self-contained: copy it into any C project or Arduino sketch.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -72,6 +73,35 @@ class CModel:
     @property
     def sources(self) -> list[Path]:
         return [f for f in self.files if f.suffix == ".c"]
+
+    def manifest(self) -> dict:
+        """What a folder of generated C holds, so it can be verified later as it is."""
+        d = {k: v for k, v in vars(self).items() if k not in ("out_dir", "files", "input", "output")}
+        d["input"], d["output"] = vars(self.input), vars(self.output)
+        d["files"] = [f.name for f in self.files]
+        d["input_range"] = list(self.input_range)
+        return d
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> "CModel":
+        """The CModel of a folder written by generate_c (it holds NAME.json and NAME.tflite)."""
+        folder = Path(folder)
+        found = sorted(folder.glob("*.json"))
+        found = [f for f in found if (folder / f"{f.stem}.tflite").exists()]
+        if len(found) != 1:
+            raise LabkitError(
+                f"{folder} does not hold one labkit-generated model (NAME.json next to NAME.tflite); "
+                "generate one with `labkit codegen MODEL.tflite -o DIR`"
+            )
+        d = json.loads(found[0].read_text())
+        for k in ("input", "output"):
+            d[k] = TensorInfo(**{**d[k], "shape": tuple(d[k]["shape"])})
+        d["files"] = [folder / f for f in d["files"]]
+        d["input_range"] = tuple(d["input_range"])
+        missing = [f.name for f in d["files"] if not f.exists()]
+        if missing:
+            raise LabkitError(f"{folder} is missing {', '.join(missing)}: generate the model again")
+        return cls(out_dir=folder, **d)
 
 
 # ---- C literals ---------------------------------------------------------------
@@ -299,6 +329,8 @@ def generate_c(
     ]
     for f in runtime_files():
         files.append(write_atomic(out_dir / f.name, f.read_text()))
+    model_bytes = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    files.append(write_atomic(out_dir / f"{name}.tflite", bytes(model_bytes)))
     input_range = (-128.0, 127.0)
     if not x_info.quantized:
         first = next((op for op in g.ops if g.inputs[0] in op.inputs and op.kind == "QUANTIZE"), None)
@@ -306,7 +338,7 @@ def generate_c(
             q = g.tensors[first.outputs[0]]
             sq, zq = float(q.scale[0]), int(q.zero_point[0])
             input_range = ((-128 - zq) * sq, (127 - zq) * sq)
-    return CModel(
+    cmodel = CModel(
         input_range=input_range,
         name=name,
         out_dir=out_dir,
@@ -321,3 +353,5 @@ def generate_c(
         reference=reference,
         labels=labels or [],
     )
+    write_atomic(out_dir / f"{name}.json", json.dumps(cmodel.manifest(), indent=2) + "\n")
+    return cmodel
