@@ -13,6 +13,8 @@ else
   need+=(libnewlib-arm-none-eabi)
 fi
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+# lessons 05, 07 and 08 train on Fashion-MNIST, packaged by Debian (they fall back to digits)
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -27,7 +29,7 @@ fi
 cat >&2 <<MSG
 The tests need these system packages, which are missing: ${need[*]}
   Debian/Ubuntu (and Windows with WSL):
-    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist
   macOS (Homebrew):
     brew install --cask gcc-arm-embedded && brew install qemu
 Then run the command again.

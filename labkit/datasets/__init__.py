@@ -1,4 +1,5 @@
-"""Data sets for the course: synthetic IMU gestures, capture CSVs and small toy problems.
+"""Data sets for the course: synthetic IMU gestures, capture CSVs, small toy problems, and
+images that work offline (Fashion-MNIST from Debian's package, scikit-learn's digits).
 
 Every loader returns a :class:`Dataset` of plain numpy arrays that unpacks as
 ``x, y, info = make_gestures()``.
@@ -21,6 +22,13 @@ from labkit.datasets.gestures import (
     trigger_index,
     write_gesture_csv,
 )
+from labkit.datasets.images import (
+    FASHION_CLASSES,
+    fashion_mnist_available,
+    load_digits,
+    load_fashion_mnist,
+    load_image_data,
+)
 from labkit.datasets.toy import moons, noisy_line, noisy_sine, spiral
 
 __all__ = [
@@ -34,6 +42,11 @@ __all__ = [
     "TRIGGER_G",
     "UNITS",
     "Dataset",
+    "FASHION_CLASSES",
+    "fashion_mnist_available",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_data",
     "DatasetInfo",
     "load_gesture_csv",
     "load_gestures",
