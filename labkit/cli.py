@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -92,6 +93,11 @@ def format_table(reports: list[dict]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
+# Stages that bring their own subcommands: each module has register(subparsers), adding
+# parsers whose func(args) returns an exit code and raises LabkitError for a user's mistake.
+STAGE_COMMANDS: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="Deep learning on the edge: train, quantize, generate C, verify.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(float samples are quantized with the model's input scale)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
+
+    for module in STAGE_COMMANDS:
+        importlib.import_module(module).register(sub)
     return p
 
 

@@ -1,0 +1,81 @@
+"""What a model costs: parameters, multiply-accumulates (MACs) and activations, per layer.
+
+MACs are counted per inference (batch of one) from each layer's shapes, the way the
+literature counts them: a dense layer does in x out, a convolution out_h x out_w x out_c x
+k_h x k_w x in_c (divided by groups), a depthwise convolution out_h x out_w x channels x
+k_h x k_w, an LSTM 4 x units x (inputs + units) per time step. Layers without
+multiplications (pooling, activations, reshapes) count 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _shape(s) -> tuple:
+    if isinstance(s, list):  # several outputs: the first
+        s = s[0]
+    return tuple(int(d) for d in s[1:] if d is not None)
+
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one Keras layer for one sample."""
+    kind = type(layer).__name__
+    try:
+        in_shape = _shape(layer.input_shape)
+        out_shape = _shape(layer.output_shape)
+    except (AttributeError, RuntimeError):
+        return 0
+    out_elems = int(np.prod(out_shape)) if out_shape else 0
+    if kind == "Dense":
+        return int(np.prod(in_shape[:-1], dtype=np.int64)) * in_shape[-1] * layer.units
+    if kind in ("Conv1D", "Conv2D"):
+        k = int(np.prod(layer.kernel_size))
+        groups = getattr(layer, "groups", 1) or 1
+        return out_elems * k * (in_shape[-1] // groups)
+    if kind in ("DepthwiseConv2D", "DepthwiseConv1D"):
+        return out_elems * int(np.prod(layer.kernel_size))
+    if kind in ("SeparableConv1D", "SeparableConv2D"):
+        k = int(np.prod(layer.kernel_size))
+        spatial = int(np.prod(out_shape[:-1]))
+        depth = in_shape[-1] * layer.depth_multiplier
+        return spatial * depth * k + spatial * depth * out_shape[-1]
+    if kind in ("LSTM", "GRU", "SimpleRNN"):
+        steps, features = in_shape[0], in_shape[-1]
+        gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
+        return steps * gates * layer.units * (features + layer.units)
+    if kind in ("Functional", "Sequential", "Model"):
+        return sum(layer_macs(l) for l in layer.layers)
+    return 0
+
+
+def layer_table(model) -> pd.DataFrame:
+    """One row per layer: name, type, output shape, parameters, MACs and output values."""
+    rows = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            out = _shape(layer.output_shape)
+        except (AttributeError, RuntimeError):
+            out = ()
+        rows.append({
+            "layer": layer.name,
+            "type": type(layer).__name__,
+            "output shape": "x".join(map(str, out)),
+            "params": int(layer.count_params()),
+            "MACs": layer_macs(layer),
+            "activations": int(np.prod(out)) if out else 0,
+        })
+    table = pd.DataFrame(rows)
+    if len(table):
+        total = {"layer": "total", "type": "", "output shape": "", "params": int(table["params"].sum()),
+                 "MACs": int(table["MACs"].sum()), "activations": int(table["activations"].max())}
+        table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    return table
+
+
+def count_macs(model) -> int:
+    """MACs of one inference of a Keras model."""
+    return sum(layer_macs(l) for l in model.layers)
