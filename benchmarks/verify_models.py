@@ -21,7 +21,7 @@ import numpy as np
 import labkit  # noqa: F401
 from labkit import datasets, models, train
 from labkit.compress.quantize import evaluate_tflite, to_int8_tflite
-from labkit.demo import normalize_imu
+from labkit.datasets import normalize_imu
 from labkit.keras import keras
 from labkit.reference import tflm_arena_bytes
 from labkit.verify import verify

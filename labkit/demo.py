@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit.errors import LabkitError
+from labkit.datasets.gestures import normalize_imu
 from labkit.fileio import write_atomic, write_json
 
 MARKER = ".labkit-demo"
@@ -41,18 +42,6 @@ def prepare_out_dir(out: str | os.PathLike) -> Path:
     except OSError as e:
         raise LabkitError(f"--out {out} cannot be used: {e.strerror}") from None
     return out
-
-
-def normalize_imu(x: np.ndarray) -> np.ndarray:
-    """Scale accelerometer (g) and gyroscope (deg/s) channels to about [-1, 1] by the sensor's full range.
-
-    One int8 input tensor has one scale: without this, the accelerometer's few g would
-    vanish next to the gyroscope's hundreds of deg/s.
-    """
-    from labkit.datasets.gestures import ACCEL_RANGE_G, GYRO_RANGE_DPS
-
-    full_scale = np.array([ACCEL_RANGE_G] * 3 + [GYRO_RANGE_DPS] * 3, np.float32)
-    return (np.asarray(x, np.float32) / full_scale).astype(np.float32)
 
 
 def run_demo(out: str | os.PathLike = "labkit-demo", seed: int = 0, log=print) -> dict:
@@ -85,12 +74,7 @@ def run_demo(out: str | os.PathLike = "labkit-demo", seed: int = 0, log=print) -
 
     log("4/6 labkit-nn C + Arduino sketch")
     sketch_dir, cmodel = write_sketch(
-        tflite,
-        out,
-        sketch="gesture_serial",
-        name="gesture_model",
-        labels=labels,
-        input_note="119 x aX,aY,aZ,gX,gY,gZ divided by 4 g and 2000 deg/s",
+        tflite, out, sketch="gesture_demo", name="gesture_model", labels=labels, app="gesture",
         source="gesture_model.tflite",
     )
 

@@ -301,3 +301,75 @@ def verify(
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+# ---- the whole sketch on the emulated board ---------------------------------------------------
+
+
+def gesture_replay(windows: np.ndarray, rest: int = 3) -> np.ndarray:
+    """IMU readings that make the gesture sketch record exactly ``windows``: per gesture a few
+    readings at rest (1 g on aZ), one that crosses the trigger (the window's first), the window."""
+    windows = np.asarray(windows, np.float32)
+    at_rest = np.tile(np.array([0, 0, 1, 0, 0, 0], np.float32), (rest, 1))
+    parts = []
+    for w in windows:
+        parts += [at_rest, w[:1], w]
+    return np.concatenate(parts)
+
+
+def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLike, readings: np.ndarray | None = None,
+                        serial_input: str = "") -> list[str]:
+    """Compile a generated sketch for the Cortex-M4 against labkit's Arduino-API layer, replay
+    ``readings`` (n, 6: aX, aY, aZ in g, gX, gY, gZ in deg/s) through its IMU and
+    ``serial_input`` through Serial, run it in QEMU until the sketch asks for more than there
+    is, and return what it printed on Serial, line by line."""
+    from labkit.deploy.codegen import CModel, cstring, cvalues
+
+    sketch_dir, workdir = Path(sketch_dir), Path(workdir)
+    ino = sketch_dir / f"{sketch_dir.name}.ino"
+    if not ino.is_file():
+        raise LabkitError(f"{sketch_dir} holds no {ino.name}: not a sketch folder")
+    cmodel = CModel.from_folder(sketch_dir)
+    cc, cxx = require_tool("arm-none-eabi-gcc"), require_tool("arm-none-eabi-g++")
+    qemu = require_tool("qemu-system-arm")
+    workdir.mkdir(parents=True, exist_ok=True)
+    emu = _runtime_m4().parent / "arduino_emu"
+    readings = np.zeros((0, 6), np.float32) if readings is None else np.asarray(readings, np.float32).reshape(-1, 6)
+    rows = ",\n".join("    {" + cvalues(r, "float") + "}" for r in readings) or "    {0}"
+    replay = write_atomic(workdir / "lk_replay.c", (
+        "/* Input replayed by the emulated board, written by labkit */\n"
+        f"const int lk_replay_count = {len(readings)};\n"
+        f"const float lk_replay[{max(len(readings), 1)}][6] = {{\n{rows}\n}};\n"
+        f"const char lk_serial_input[] = {cstring(serial_input)};\n"))
+    cpu = M4_CFLAGS[:5]  # -mcpu ... -O2: the board's CPU, optimized
+    warn = ["-Wall", "-Wextra", "-Werror"]
+    inc = [f"-I{emu}", f"-I{sketch_dir}"]
+    objs = []
+
+    def compile_one(compiler, src, extra):
+        obj = workdir / (Path(src).name + ".o")
+        _run([compiler, *cpu, *warn, *inc, *extra, "-c", str(src), "-o", str(obj)], workdir, f"compiling {Path(src).name}")
+        objs.append(obj)
+
+    # As the Arduino IDE does: the .ino is C++ with Arduino.h included first; .c files are C.
+    compile_one(cxx, ino, ["-x", "c++", "-std=gnu++14", "-fno-exceptions", "-fno-rtti", "-include", "Arduino.h"])
+    compile_one(cxx, emu / "arduino_emu.cpp", ["-std=gnu++14", "-fno-exceptions", "-fno-rtti"])
+    for src in cmodel.sources:
+        compile_one(cc, src, ["-std=gnu11"])
+    compile_one(cc, replay, ["-std=gnu11"])
+    elf = workdir / f"{sketch_dir.name}.elf"
+    # linked as C: the sketch uses no exceptions, RTTI or new, so no C++ library is needed
+    p = subprocess.run([cc, *cpu, "--specs=rdimon.specs", "-T", str(_runtime_m4() / "nrf52840.ld"), "-Wl,--gc-sections",
+                        str(_runtime_m4() / "startup.c"), *map(str, objs), "-lm", "-o", str(elf)],
+                       cwd=workdir, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise LabkitError(f"linking the sketch for the Cortex-M4 failed:\n{p.stdout}{p.stderr}".rstrip())
+    timeout = 120 + len(readings) // 50 + len(serial_input) // 500
+    try:
+        run = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=workdir, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabkitError(f"the emulated sketch did not finish within {timeout} s") from None
+    if run.returncode != 0 or "#end of replay" not in run.stdout:
+        raise LabkitError(f"the emulated sketch failed (exit {run.returncode}):\n{run.stdout[-2000:]}{run.stderr}")
+    return run.stdout.splitlines()

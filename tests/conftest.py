@@ -9,7 +9,7 @@ import labkit  # noqa: F401  (tf_keras before TensorFlow)
 @pytest.fixture(scope="session")
 def gesture_data():
     from labkit.datasets import make_gestures
-    from labkit.demo import normalize_imu
+    from labkit.datasets import normalize_imu
 
     ds = make_gestures(n_per_class=60, seed=1)
     train, test = ds.split(test_size=0.25, seed=1)

@@ -25,12 +25,12 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert report["int8_accuracy"] >= 0.90
     assert report["arena_bytes"] <= report["tflm_arena_bytes"]
     assert report["model_bytes"] == (out / "gesture_model.tflite").stat().st_size
-    sketch = out / "gesture_serial"
+    sketch = out / "gesture_demo"
     assert report["sketch_dir"] == str(sketch)
-    assert (sketch / "gesture_serial.ino").is_file()
+    assert (sketch / "gesture_demo.ino").is_file()
     for f in ("gesture_model.c", "gesture_model.h", "labkit_nn.c", "labkit_nn.h", "labkit_nn_config.h"):
         assert (sketch / f).is_file(), f
-    assert "#include" in (sketch / "gesture_serial.ino").read_text()
+    assert "#include" in (sketch / "gesture_demo.ino").read_text()
     # a second run into the same folder is allowed (it is the demo's own)
     assert cli.main(["demo", "--out", str(out)]) == 0
 

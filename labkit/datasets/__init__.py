@@ -19,6 +19,7 @@ from labkit.datasets.gestures import (
     load_gesture_csv,
     load_gestures,
     make_gestures,
+    normalize_imu,
     trigger_index,
     write_gesture_csv,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "load_gesture_csv",
     "load_gestures",
     "make_gestures",
+    "normalize_imu",
     "moons",
     "noisy_line",
     "noisy_sine",

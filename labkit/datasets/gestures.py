@@ -207,6 +207,19 @@ def _simulate(
     return signal[np.arange(m)[:, None], rows], ok
 
 
+FULL_SCALE = (ACCEL_RANGE_G,) * 3 + (GYRO_RANGE_DPS,) * 3
+
+
+def normalize_imu(x: np.ndarray) -> np.ndarray:
+    """Scale accelerometer (g) and gyroscope (deg/s) channels to about [-1, 1] by the sensor's full range.
+
+    One int8 input tensor has one scale: without this, the accelerometer's few g would
+    vanish next to the gyroscope's hundreds of deg/s. The gesture sketch divides each
+    reading by the same FULL_SCALE before it quantizes the model's input.
+    """
+    return (np.asarray(x, np.float32) / np.asarray(FULL_SCALE, np.float32)).astype(np.float32)
+
+
 def _gesture_info(class_names, **details) -> DatasetInfo:
     """Metadata shared by synthetic and recorded gestures: same channels, units and rate."""
     return DatasetInfo(

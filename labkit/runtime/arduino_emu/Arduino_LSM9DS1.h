@@ -1,0 +1,1 @@
+#include "lk_replay_imu.h"

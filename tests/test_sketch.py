@@ -1,0 +1,119 @@
+"""Arduino sketches: the generated gesture and serial apps run on the emulated Cortex-M4
+(QEMU, with labkit's Arduino-API layer) and print what the int8 model computes in Python."""
+
+import re
+
+import numpy as np
+import pytest
+
+from labkit import reference
+from labkit.compress.quantize import dequantize, quantize
+from labkit.datasets import make_gestures, normalize_imu
+from labkit.deploy.sketch import write_sketch
+from labkit.errors import LabkitError
+from labkit.verify import gesture_replay, run_sketch_emulated
+
+LABELS = ["punch", "flex", "wave", "circle"]
+
+
+def _python_answers(tflite, x_float):
+    (inp,), (out,) = reference.io_details(tflite)
+    q = quantize(x_float, inp.scale, inp.zero_point)
+    scores = reference.run(tflite, q, "tflm")[0].reshape(len(q), -1)
+    return np.argmax(scores, axis=1), dequantize(scores, out.scale, out.zero_point)
+
+
+def test_gesture_sketch_prints_the_models_labels_on_the_emulated_board(gesture_tflite, tmp_path):
+    folder, cm = write_sketch(gesture_tflite, tmp_path, sketch="gestures", name="gesture_model",
+                              labels=LABELS, app="gesture")
+    assert (folder / "gestures.ino").is_file()  # the folder is named after its .ino
+    x, _, _ = make_gestures(n_per_class=4, seed=21)
+    lines = run_sketch_emulated(folder, tmp_path / "emu", readings=gesture_replay(x))
+    printed = [l for l in lines if re.match(r"^\w+ scores=", l)]
+    assert len(printed) == len(x)
+    want_labels, want_scores = _python_answers(gesture_tflite, normalize_imu(x))
+    assert [l.split()[0] for l in printed] == [LABELS[i] for i in want_labels]
+    for line, scores in zip(printed, want_scores):
+        got = [float(v) for v in re.search(r"scores=([\d.,-]+)", line).group(1).split(",")]
+        assert got == [float(f"{s:.3f}") for s in scores]
+        assert int(re.search(r"us=(\d+)", line).group(1)) > 0
+    # the RGB LED shows the class: red for class 0, green for 1, blue for 2, red+green for 3
+    leds, colour = [], {}
+    for l in lines:
+        m = re.match(r"#led ([RGB])=(on|off)", l)
+        if m:
+            colour[m.group(1)] = m.group(2) == "on"
+            if m.group(1) == "B":
+                leds.append((colour["R"], colour["G"], colour["B"]))
+    expected = {0: (True, False, False), 1: (False, True, False), 2: (False, False, True), 3: (True, True, False)}
+    assert leds[1:] == [expected[i] for i in want_labels]  # the first is setup() switching all off
+
+
+def test_serial_sketch_answers_lines_of_numbers(gesture_tflite, tmp_path):
+    folder, _ = write_sketch(gesture_tflite, tmp_path, sketch="serial_app", name="m", labels=LABELS, app="serial")
+    x, _, _ = make_gestures(n_per_class=1, seed=3)
+    xn = normalize_imu(x)
+    text = "".join(",".join(f"{v:.9g}" for v in sample.reshape(-1)) + "\n" for sample in xn)
+    text += "1,2,3\n"  # a short line gets an error, not a crash
+    lines = run_sketch_emulated(folder, tmp_path / "emu", serial_input=text)
+    answers = [l for l in lines if " scores=" in l]
+    want_labels, _ = _python_answers(gesture_tflite, xn)
+    assert [a.split()[0] for a in answers] == [LABELS[i] for i in want_labels]
+    assert any(l.startswith("error: expected 714 numbers, got 3") for l in lines)
+
+
+def test_labels_with_quotes_are_escaped_and_the_sketch_still_builds(gesture_tflite, tmp_path):
+    odd = ['say "hi"', "back\\slash", "naïve", "two words"]
+    folder, _ = write_sketch(gesture_tflite, tmp_path, sketch="odd", name="m", labels=odd, app="gesture")
+    x, _, _ = make_gestures(n_per_class=1, seed=4)
+    lines = run_sketch_emulated(folder, tmp_path / "emu", readings=gesture_replay(x))
+    printed = [l for l in lines if " scores=" in l]
+    assert len(printed) == 4 and all(any(l.startswith(o) for o in odd) for l in printed)
+
+
+def test_sketch_needs_no_ml_library(gesture_tflite, tmp_path):
+    folder, _ = write_sketch(gesture_tflite, tmp_path, sketch="g", name="m", labels=LABELS, app="gesture",
+                             board="nano33ble_sense_rev2")
+    includes = set()
+    for f in folder.iterdir():
+        if f.suffix in (".ino", ".c", ".h"):
+            includes |= set(re.findall(r'#include [<"]([^>"]+)[>"]', f.read_text()))
+    local = {f.name for f in folder.iterdir()}
+    assert {i for i in includes if i not in local} <= {"math.h", "stdint.h", "stddef.h", "string.h",
+                                                       "Arduino_BMI270_BMM150.h"}
+
+
+def test_gesture_app_refuses_a_model_of_another_shape(tmp_path):
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+
+    inp = keras.Input((10,))
+    tfl = to_int8_tflite(keras.Model(inp, keras.layers.Dense(3)(inp)), np.random.default_rng(0).normal(size=(20, 10)).astype("float32"))
+    with pytest.raises(LabkitError, match=r"--app gesture needs .* 119 x 6"):
+        write_sketch(tfl, tmp_path, sketch="g", app="gesture")
+    assert not (tmp_path / "g").exists()  # nothing half-written
+
+
+def test_an_existing_foreign_folder_is_left_alone(gesture_tflite, tmp_path):
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "notes.txt").write_text("mine")
+    with pytest.raises(LabkitError, match="not a labkit sketch"):
+        write_sketch(gesture_tflite, tmp_path, sketch="g")
+    assert [p.name for p in (tmp_path / "g").iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a b", "x" * 64, "quote\"s"])
+def test_bad_sketch_names(gesture_tflite, tmp_path, bad):
+    with pytest.raises(LabkitError, match="cannot name an Arduino sketch"):
+        write_sketch(gesture_tflite, tmp_path, sketch=bad)
+
+
+def test_model_too_large_for_the_board_names_sizes_and_budget(tmp_path):
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+
+    inp = keras.Input((1000,))
+    tfl = to_int8_tflite(keras.Model(inp, keras.layers.Dense(1000)(inp)), np.random.default_rng(0).normal(size=(10, 1000)).astype("float32"), samples=10)
+    with pytest.raises(LabkitError, match=r"does not fit the Arduino Nano 33 BLE Sense.*1,00\d,\d\d\d bytes.*983,040"):
+        write_sketch(tfl, tmp_path, sketch="big")
+    assert not (tmp_path / "big").exists()
