@@ -329,7 +329,8 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     ino = sketch_dir / f"{sketch_dir.name}.ino"
     if not ino.is_file():
         raise LabkitError(f"{sketch_dir} holds no {ino.name}: not a sketch folder")
-    cmodel = CModel.from_folder(sketch_dir)
+    manifests = [m for m in sketch_dir.glob("*.json") if (sketch_dir / f"{m.stem}.tflite").exists()]
+    sources = CModel.from_folder(sketch_dir).sources if manifests else []  # a sketch without a model: no C
     cc, cxx = require_tool("arm-none-eabi-gcc"), require_tool("arm-none-eabi-g++")
     qemu = require_tool("qemu-system-arm")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -354,7 +355,7 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     # As the Arduino IDE does: the .ino is C++ with Arduino.h included first; .c files are C.
     compile_one(cxx, ino, ["-x", "c++", "-std=gnu++14", "-fno-exceptions", "-fno-rtti", "-include", "Arduino.h"])
     compile_one(cxx, emu / "arduino_emu.cpp", ["-std=gnu++14", "-fno-exceptions", "-fno-rtti"])
-    for src in cmodel.sources:
+    for src in sources:
         compile_one(cc, src, ["-std=gnu11"])
     compile_one(cc, replay, ["-std=gnu11"])
     elf = workdir / f"{sketch_dir.name}.elf"

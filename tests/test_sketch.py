@@ -117,3 +117,20 @@ def test_model_too_large_for_the_board_names_sizes_and_budget(tmp_path):
     with pytest.raises(LabkitError, match=r"does not fit the Arduino Nano 33 BLE Sense.*1,00\d,\d\d\d bytes.*983,040"):
         write_sketch(tfl, tmp_path, sketch="big")
     assert not (tmp_path / "big").exists()
+
+
+def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path):
+    """The hand-written capture sketch, on the emulated board, prints what labkit's loader reads back."""
+    from pathlib import Path
+
+    from labkit.datasets import load_gesture_csv
+
+    sketch = Path(__file__).resolve().parents[1] / "arduino" / "capture_imu"
+    x, _, _ = make_gestures(n_per_class=1, seed=11)
+    lines = run_sketch_emulated(sketch, tmp_path / "emu", readings=gesture_replay(x))
+    text = "\n".join(l for l in lines if not l.startswith("#")) + "\n"
+    (tmp_path / "cap.csv").write_text(text)
+    got = load_gesture_csv(tmp_path / "cap.csv")
+    want = np.array([[[float(f"{v:.3f}") for v in row] for row in w] for w in x], np.float32)
+    assert lines[0] == "aX,aY,aZ,gX,gY,gZ"
+    assert np.array_equal(got, want)

@@ -1,0 +1,68 @@
+"""The board-side commands: ``labkit sketch``, ``labkit capture``, ``labkit board``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _sketch(args) -> int:
+    from labkit.deploy.sketch import write_sketch
+
+    labels = [l for l in args.labels.split(",")] if args.labels else None
+    name = args.sketch or Path(args.model).stem.replace("-", "_")
+    folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
+                              board=args.board, source=Path(args.model).name)
+    print(f"wrote {folder}/ ({folder.name}.ino + the model as C: {cm.weights_bytes:,} bytes of constants, "
+          f"{cm.arena_bytes:,}-byte arena)")
+    print(f"next: labkit board upload {folder} --port PORT   (or open {folder.name}.ino in the Arduino IDE)")
+    return 0
+
+
+def _capture(args) -> int:
+    from labkit.deploy.capture import capture
+
+    out = args.output or f"{args.label}.csv"
+    print(f"recording '{args.label}' gestures from {args.port} into {out}; Ctrl-C to stop", file=sys.stderr)
+    summary = capture(args.port, out, gestures=args.gestures, log=lambda m: print(m, file=sys.stderr))
+    print(summary)
+    return 0
+
+
+def _board(args) -> int:
+    from labkit.deploy.board import compile_sketch, upload_sketch
+
+    if args.action == "compile":
+        sizes = compile_sketch(args.sketch)
+    else:
+        sizes = upload_sketch(args.sketch, args.port)
+    print(sizes)
+    return 0
+
+
+def register(sub) -> None:
+    from labkit.deploy.sketch import APPS, BOARDS
+
+    s = sub.add_parser("sketch", help="write an Arduino sketch folder with the model as plain C inside")
+    s.add_argument("model", help="an int8 .tflite file")
+    s.add_argument("-o", "--out", required=True, help="folder in which the sketch folder is written")
+    s.add_argument("--board", choices=sorted(BOARDS), default="nano33ble_sense",
+                   help="nano33ble_sense (Rev1, LSM9DS1 IMU) or nano33ble_sense_rev2 (BMI270/BMM150)")
+    s.add_argument("--app", choices=APPS, default="gesture",
+                   help="gesture: IMU trigger -> window -> label on Serial and the LED; serial: numbers in, answer out")
+    s.add_argument("--labels", help="comma-separated class labels, one per output")
+    s.add_argument("--sketch", help="sketch (and folder) name; default: the model's file name")
+    s.set_defaults(func=_sketch)
+
+    c = sub.add_parser("capture", help="record gestures from the board's capture sketch into a CSV file")
+    c.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyACM0 or COM3")
+    c.add_argument("--label", required=True, help="the gesture's name (the file is LABEL.csv unless -o is given)")
+    c.add_argument("--gestures", type=int, help="stop after this many gestures (default: until Ctrl-C)")
+    c.add_argument("-o", "--output", help="CSV file; appended to if it exists")
+    c.set_defaults(func=_capture)
+
+    b = sub.add_parser("board", help="compile or upload a sketch with arduino-cli")
+    b.add_argument("action", choices=("compile", "upload"))
+    b.add_argument("sketch", help="the sketch folder")
+    b.add_argument("--port", help="serial port for upload")
+    b.set_defaults(func=_board)

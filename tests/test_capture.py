@@ -1,0 +1,168 @@
+"""`labkit capture` against a pseudo-terminal whose other end plays the board."""
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from labkit.datasets import load_gesture_csv, make_gestures
+from labkit.datasets.gestures import HEADER
+from labkit.deploy.capture import capture
+from labkit.errors import LabkitError
+
+
+class FakeBoard:
+    """The capture sketch's side of the USB cable, on a pty; ``link`` is the port's stable path."""
+
+    def __init__(self, link):
+        self.link = link
+        self._open()
+
+    def _open(self):
+        self.master, slave = os.openpty()
+        self.slave_name = os.ttyname(slave)
+        os.close(slave)  # pyserial opens it by name
+        if os.path.lexists(self.link):
+            os.unlink(self.link)
+        os.symlink(self.slave_name, self.link)
+
+    def send(self, text: str | bytes, pause=0.0):
+        data = text.encode() if isinstance(text, str) else text
+        for i in range(0, len(data), 512):
+            os.write(self.master, data[i:i + 512])
+            time.sleep(0.002)
+        time.sleep(pause)
+
+    def unplug(self):
+        os.close(self.master)
+
+    def replug(self):
+        self._open()
+
+
+def gesture_text(g):
+    return "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in g) + "\n"
+
+
+def printed(g):
+    """The values as the board prints them (3 decimals)."""
+    return np.array([[[float(f"{v:.3f}") for v in row] for row in w] for w in np.atleast_3d(g)], np.float32)
+
+
+@pytest.fixture
+def gestures():
+    x, _, _ = make_gestures(n_per_class=2, seed=8)
+    return x
+
+
+def run_in_thread(fn):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("result", fn()), daemon=True)
+    t.start()
+    return t, out
+
+
+def test_good_gestures_are_written_as_they_arrive(tmp_path, gestures):
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    csv = tmp_path / "punch.csv"
+    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=3, log=lambda m: None))
+    time.sleep(0.3)
+    board.send(HEADER + "\n")
+    board.send(gesture_text(gestures[0]), pause=0.3)
+    assert len(load_gesture_csv(csv)) == 1  # on disk before the next gesture exists
+    board.send(gesture_text(gestures[1]) + gesture_text(gestures[2]))
+    t.join(10)
+    s = out["result"]
+    assert s.kept == 3 and s.skipped_lines == 0 and s.dropped == 0
+    assert np.array_equal(load_gesture_csv(csv), printed(gestures[:3]))
+
+
+def test_garbage_half_lines_and_a_reset_banner(tmp_path, gestures):
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    csv = tmp_path / "wave.csv"
+    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=3, log=lambda m: None))
+    time.sleep(0.3)
+    board.send(b"\x00\xff\xfe boot noise\n" + HEADER.encode() + b"\n")
+    board.send(gesture_text(gestures[0]))                      # kept
+    half = gesture_text(gestures[1]).splitlines(keepends=True)
+    board.send("".join(half[:50]) + "0.12,0.3\n" + "".join(half[51:]))  # a half line: this gesture is lost
+    board.send("".join(gesture_text(gestures[2]).splitlines(keepends=True)[:70]))
+    board.send("\r\n" + HEADER + "\r\n")                        # the board reset mid-gesture
+    board.send(gesture_text(gestures[3]).replace("\n", "\r\n"))  # kept (CRLF line ends)
+    board.send("not,a,number,at,all,x\n")
+    board.send(gesture_text(gestures[4]))                       # kept
+    t.join(10)
+    s = out["result"]
+    assert s.kept == 3
+    assert s.skipped_lines == 3  # noise, the half line, the text row
+    assert s.dropped == 2        # the gesture with the half line, the one cut by the reset
+    kept = load_gesture_csv(csv)
+    assert np.array_equal(kept, printed(gestures[[0, 3, 4]]))
+
+
+def test_a_disconnect_keeps_what_was_written_and_the_capture_resumes(tmp_path, gestures):
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    csv = tmp_path / "flex.csv"
+    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=2, reconnect_s=5, log=lambda m: None))
+    time.sleep(0.3)
+    board.send(HEADER + "\n" + gesture_text(gestures[0]))
+    board.send("".join(gesture_text(gestures[1]).splitlines(keepends=True)[:30]), pause=0.3)
+    before = csv.read_bytes()
+    board.unplug()   # cable pulled mid-gesture
+    time.sleep(0.5)
+    assert csv.read_bytes() == before and len(load_gesture_csv(csv)) == 1
+    board.replug()   # the port comes back (a reset re-enumerates it)
+    time.sleep(0.5)
+    board.send(HEADER + "\n" + gesture_text(gestures[2]))
+    t.join(10)
+    s = out["result"]
+    assert s.kept == 2 and s.reconnects >= 1 and s.dropped == 1
+    assert np.array_equal(load_gesture_csv(csv), printed(gestures[[0, 2]]))
+
+
+def test_a_board_that_never_comes_back(tmp_path, gestures):
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    csv = tmp_path / "g.csv"
+    t, out = run_in_thread(lambda: _catch(lambda: capture(board.link, csv, gestures=5, reconnect_s=1, log=lambda m: None)))
+    time.sleep(0.3)
+    board.send(HEADER + "\n" + gesture_text(gestures[0]), pause=0.3)
+    board.unplug()
+    os.unlink(board.link)
+    t.join(10)
+    err = out["result"]
+    assert isinstance(err, LabkitError) and "did not come back" in str(err)
+    assert len(load_gesture_csv(csv)) == 1  # nothing lost
+
+
+def _catch(fn):
+    try:
+        return fn()
+    except LabkitError as e:
+        return e
+
+
+def test_appending_to_an_existing_capture(tmp_path, gestures):
+    csv = tmp_path / "punch.csv"
+    for i in range(2):
+        board = FakeBoard(str(tmp_path / f"tty{i}"))
+        t, out = run_in_thread(lambda: capture(board.link, csv, gestures=1, log=lambda m: None))
+        time.sleep(0.3)
+        board.send(HEADER + "\n" + gesture_text(gestures[i]))
+        t.join(10)
+        assert out["result"].already == i
+    assert np.array_equal(load_gesture_csv(csv), printed(gestures[:2]))
+
+
+def test_refuses_to_append_to_something_else(tmp_path):
+    other = tmp_path / "notes.csv"
+    other.write_text("name,score\nada,3\n")
+    with pytest.raises(LabkitError, match="not a capture file"):
+        capture(str(tmp_path / "nowhere"), other, gestures=1)
+    assert other.read_text() == "name,score\nada,3\n"
+
+
+def test_no_board_on_the_port(tmp_path):
+    with pytest.raises(LabkitError, match="cannot open .*Is the board plugged in"):
+        capture(str(tmp_path / "ttyNOTHING"), tmp_path / "x.csv", gestures=1)
