@@ -134,3 +134,31 @@ def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path):
     want = np.array([[[float(f"{v:.3f}") for v in row] for row in w] for w in x], np.float32)
     assert lines[0] == "aX,aY,aZ,gX,gY,gZ"
     assert np.array_equal(got, want)
+
+
+def test_tflm_backend_sketch(gesture_tflite, tmp_path):
+    """The TFLite Micro variant: same app code, exactly the model's ops, an arena at least what TFLM measured,
+    and the model bytes embedded unchanged. (The Arduino TFLM library is not on this machine, so this
+    sketch is checked here, not compiled; the labkit-nn one is run on the emulated board above.)"""
+    from labkit.deploy.tflite_reader import read_tflite
+
+    folder, cm = write_sketch(gesture_tflite, tmp_path, sketch="g", name="m", labels=LABELS, app="gesture",
+                              backend="tflm")
+    assert cm is None
+    cpp = (folder / "m.cpp").read_text()
+    adders = re.findall(r"resolver\.(Add\w+)\(\);", cpp)
+    kinds = sorted({op.kind for op in read_tflite(gesture_tflite).ops})
+    assert sorted(adders) == sorted({"RESHAPE": "AddReshape", "FULLY_CONNECTED": "AddFullyConnected",
+                                     "SOFTMAX": "AddSoftmax"}[k] for k in kinds)
+    assert f"MicroMutableOpResolver<{len(adders)}>" in cpp
+    arena = int(re.search(r"#define M_ARENA_BYTES (\d+)", (folder / "m.h").read_text()).group(1))
+    assert arena >= reference.tflm_arena_bytes(gesture_tflite)
+    data = (folder / "m_data.cpp").read_text()
+    assert "alignas(16)" in data
+    embedded = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", data))
+    assert embedded == gesture_tflite
+    # the app code is the labkit-nn sketch's, apart from its header comment
+    nn_folder, _ = write_sketch(gesture_tflite, tmp_path / "nn", sketch="g", name="m", labels=LABELS, app="gesture")
+    body = lambda p: p.read_text().split("*/", 1)[1]  # noqa: E731
+    assert body(folder / "g.ino") == body(nn_folder / "g.ino")
+    assert "Chirale_TensorFlowLite" in (folder / "g.ino").read_text()

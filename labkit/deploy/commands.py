@@ -12,9 +12,13 @@ def _sketch(args) -> int:
     labels = [l for l in args.labels.split(",")] if args.labels else None
     name = args.sketch or Path(args.model).stem.replace("-", "_")
     folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
-                              board=args.board, source=Path(args.model).name)
-    print(f"wrote {folder}/ ({folder.name}.ino + the model as C: {cm.weights_bytes:,} bytes of constants, "
-          f"{cm.arena_bytes:,}-byte arena)")
+                              board=args.board, source=Path(args.model).name, backend=args.backend)
+    if cm is not None:
+        print(f"wrote {folder}/ ({folder.name}.ino + the model as C: {cm.weights_bytes:,} bytes of constants, "
+              f"{cm.arena_bytes:,}-byte arena)")
+    else:
+        print(f"wrote {folder}/ ({folder.name}.ino + the model for TensorFlow Lite Micro; install the "
+              "Chirale_TensorFlowLite library)")
     print(f"next: labkit board upload {folder} --port PORT   (or open {folder.name}.ino in the Arduino IDE)")
     return 0
 
@@ -52,6 +56,8 @@ def register(sub) -> None:
                    help="gesture: IMU trigger -> window -> label on Serial and the LED; serial: numbers in, answer out")
     s.add_argument("--labels", help="comma-separated class labels, one per output")
     s.add_argument("--sketch", help="sketch (and folder) name; default: the model's file name")
+    s.add_argument("--backend", choices=("labkit-nn", "tflm"), default="labkit-nn",
+                   help="labkit-nn: the model as plain C, no ML library (default); tflm: TensorFlow Lite Micro library")
     s.set_defaults(func=_sketch)
 
     c = sub.add_parser("capture", help="record gestures from the board's capture sketch into a CSV file")

@@ -10,6 +10,7 @@ no ML library. Two apps:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -22,6 +23,22 @@ from labkit.deploy.codegen import CModel, _env, generate_c
 from labkit.errors import LabkitError
 
 APPS = ("gesture", "serial")
+BACKENDS = ("labkit-nn", "tflm")
+
+# The TFLite Micro back end: the library from the Arduino Library Manager whose API the
+# adapter follows (MicroInterpreter(model, resolver, arena, size), MicroMutableOpResolver).
+TFLM_LIBRARY, TFLM_HEADER = "Chirale_TensorFlowLite", "Chirale_TensorFlowLite.h"
+TFLM_API = "TFLite Micro's current API: MicroInterpreter(model, resolver, arena, size), no ErrorReporter"
+_TFLM_ADDERS = {
+    "ADD": "AddAdd", "AVERAGE_POOL_2D": "AddAveragePool2D", "CONCATENATION": "AddConcatenation",
+    "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize",
+    "EXPAND_DIMS": "AddExpandDims", "FULLY_CONNECTED": "AddFullyConnected", "LOGISTIC": "AddLogistic",
+    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "MUL": "AddMul", "PAD": "AddPad", "PADV2": "AddPadV2",
+    "QUANTIZE": "AddQuantize", "RELU": "AddRelu", "RELU6": "AddRelu6", "RESHAPE": "AddReshape", "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax", "SQUEEZE": "AddSqueeze", "STRIDED_SLICE": "AddStridedSlice", "TANH": "AddTanh",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "SUB": "AddSub", "MAXIMUM": "AddMaximum",
+    "MINIMUM": "AddMinimum", "HARD_SWISH": "AddHardSwish", "LEAKY_RELU": "AddLeakyRelu", "TRANSPOSE": "AddTranspose",
+}
 
 
 @dataclass(frozen=True)
@@ -71,17 +88,23 @@ def write_sketch(
     board: str = "nano33ble_sense",
     input_note: str = "",
     source: str | None = None,
-) -> tuple[Path, CModel]:
+    backend: str = "labkit-nn",
+) -> tuple[Path, CModel | None]:
     """Write ``out_dir/sketch/sketch.ino`` with the model beside it; returns (folder, CModel).
 
     The folder appears complete or not at all; an existing folder is replaced only if labkit
-    wrote it (it holds ``sketch.ino`` and the model's ``name.json``).
+    wrote it (it holds ``sketch.ino``). ``backend="tflm"`` runs the model with the TFLite Micro
+    Arduino library instead of labkit-nn's C (the app code is the same); it returns no CModel.
     """
     check_sketch_name(sketch)
+    if source is None and not isinstance(model, (bytes, bytearray)):
+        source = Path(model).name
     if app not in APPS:
         raise LabkitError(f"unknown app {app!r}: use one of {', '.join(APPS)}")
     if board not in BOARDS:
         raise LabkitError(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
+    if backend not in BACKENDS:
+        raise LabkitError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     b = BOARDS[board]
     folder = Path(out_dir) / sketch
     if folder.exists() and not folder.is_dir():
@@ -92,34 +115,81 @@ def write_sketch(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{sketch}.", dir=out_dir) as tmp:
         staging = Path(tmp) / sketch
-        cmodel = generate_c(model, staging, name=name, labels=labels, source=source)
-        _check_fits(cmodel, b)
+        if backend == "labkit-nn":
+            cmodel = generate_c(model, staging, name=name, labels=labels, source=source)
+            _check_fits(cmodel, b)
+            io = (cmodel.input, cmodel.output)
+            labels = cmodel.labels
+            note = (f"Needs no ML library: the model is plain C in this folder ({name}.c and the labkit_nn kernels), "
+                    "verified bit for bit against TensorFlow Lite Micro on the machine that wrote it.")
+            sizes = dict(weights_bytes=cmodel.weights_bytes, arena_bytes=cmodel.arena_bytes)
+        else:
+            cmodel = None
+            io, sizes = _write_tflm(model, staging, name, b, source or "(in-memory model)")
+            note = (f"Runs the model with TensorFlow Lite Micro: install the {TFLM_LIBRARY} library "
+                    f"(Tools > Manage Libraries). {name}.cpp holds the interpreter, {name}_data.cpp the model.")
         ctx = dict(
             sketch=sketch, name=name, NAME=name.upper(), version=labkit.__version__,
-            source=source or "(in-memory model)", labels=cmodel.labels,
-            weights_bytes=cmodel.weights_bytes, arena_bytes=cmodel.arena_bytes,
-            board_name=b.name, imu_header=b.imu_header, imu_library=b.imu_library,
+            source=source or "(in-memory model)", labels=labels or [], backend_note=note,
+            board_name=b.name, imu_header=b.imu_header, imu_library=b.imu_library, **sizes,
         )
+        x_info, y_info = io
         if app == "gesture":
             from labkit.datasets.gestures import FULL_SCALE, SAMPLES_PER_GESTURE, TRIGGER_G
 
-            if not cmodel.input.quantized or cmodel.input.size != SAMPLES_PER_GESTURE * 6:
+            if not x_info.quantized or x_info.size != SAMPLES_PER_GESTURE * 6:
                 raise LabkitError(
                     f"--app gesture needs a model whose int8 input is a window of {SAMPLES_PER_GESTURE} x 6 "
-                    f"readings (aX,aY,aZ,gX,gY,gZ); this one takes {cmodel.input.ctype} {list(cmodel.input.shape)}. "
+                    f"readings (aX,aY,aZ,gX,gY,gZ); this one takes {x_info.ctype} {list(x_info.shape)}. "
                     "Use --app serial for other models."
                 )
             ctx.update(trigger_g=TRIGGER_G, samples=SAMPLES_PER_GESTURE, full_scale=FULL_SCALE)
             text = _env().get_template("sketch_gesture.ino.j2").render(ctx)
         else:
-            if not cmodel.input.quantized or not cmodel.output.quantized:
+            if not x_info.quantized or not y_info.quantized:
                 raise LabkitError("--app serial needs a model with int8 input and output "
                                   "(convert with labkit.compress.quantize.to_int8_tflite)")
-            ctx.update(input_size=cmodel.input.size, input_note=f", {input_note}" if input_note else "")
+            ctx.update(input_size=x_info.size, input_note=f", {input_note}" if input_note else "")
             text = _env().get_template("sketch_serial.ino.j2").render(ctx)
         (staging / f"{sketch}.ino").write_text(text)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
-    cmodel = CModel.from_folder(folder)
-    return folder, cmodel
+    return folder, (CModel.from_folder(folder) if backend == "labkit-nn" else None)
+
+
+def _write_tflm(model, staging: Path, name: str, board: Board, source: str):
+    """The TFLite Micro back end's files; returns the input/output facts and the sizes."""
+    from labkit.deploy.codegen import TensorInfo
+    from labkit.deploy.tflite_reader import read_tflite
+    from labkit.fileio import write_atomic
+    from labkit.reference import io_details, tflm_arena_bytes
+
+    data = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    g = read_tflite(data)
+    (inp,), (out,) = io_details(data)
+    info = [TensorInfo(d.shape, math.prod(d.shape[1:]), d.scale, d.zero_point,
+                       ctype="int8_t" if d.dtype.name == "int8" else "float") for d in (inp, out)]
+    ops = []
+    for op in g.ops:
+        if op.kind not in {o["kind"] for o in ops}:
+            if op.kind not in _TFLM_ADDERS:
+                raise LabkitError(f"labkit does not know TFLite Micro's resolver call for {op.kind}")
+            ops.append(dict(kind=op.kind, version=op.version, adder=_TFLM_ADDERS[op.kind]))
+    measured = tflm_arena_bytes(data)
+    margin = (measured // 10 + 1024 + 15) // 16 * 16  # TFLM on the board: other alignment, its own bookkeeping
+    arena = measured + margin
+    if len(data) > board.flash_bytes or arena > board.ram_bytes:
+        raise LabkitError(f"the model does not fit the {board.name}: {len(data):,} bytes of model (of "
+                          f"{board.flash_bytes:,} of flash) and a {arena:,}-byte arena (of {board.ram_bytes:,} of RAM)")
+    env = _env()
+    ctx = dict(name=name, NAME=name.upper(), version=labkit.__version__, source=source, library=TFLM_LIBRARY,
+               library_version=TFLM_API, library_header=TFLM_HEADER, input=info[0], output=info[1],
+               arena_bytes=arena, measured_arena=measured, margin=margin, ops=ops, size=len(data),
+               data="\n".join("    " + ", ".join(f"0x{b:02x}" for b in data[i:i + 12]) + ","
+                              for i in range(0, len(data), 12)))
+    for template, fname in (("tflm_model.h.j2", f"{name}.h"), ("tflm_model.cpp.j2", f"{name}.cpp"),
+                            ("tflm_data.h.j2", f"{name}_data.h"), ("tflm_data.cpp.j2", f"{name}_data.cpp")):
+        write_atomic(staging / fname, env.get_template(template).render(ctx))
+    write_atomic(staging / f"{name}.tflite", bytes(data))
+    return (info[0], info[1]), dict(weights_bytes=len(data), arena_bytes=arena)
