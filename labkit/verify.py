@@ -195,15 +195,8 @@ def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path,
     work.mkdir(parents=True, exist_ok=True)
     (work / "lk_outputs.bin").unlink(missing_ok=True)
     (work / "lk_inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
-    timeout = 120 + 2 * len(inputs)
-    try:
-        p = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=work, capture_output=True, text=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise LabkitError(f"the emulated Cortex-M4 did not finish within {timeout} s") from None
-    if p.returncode != 0 or "labkit-verify: samples=" not in p.stdout:
-        raise LabkitError(f"the emulated Cortex-M4 run failed (exit {p.returncode}):\n{p.stdout}{p.stderr}".rstrip())
-    stats = dict(kv.split("=") for line in p.stdout.splitlines() if line.startswith("labkit-verify: ticks")
+    stdout = _run_qemu(qemu, elf, work, 120 + 2 * len(inputs), "labkit-verify: samples=", "the emulated Cortex-M4")
+    stats = dict(kv.split("=") for line in stdout.splitlines() if line.startswith("labkit-verify: ticks")
                  for kv in line.split()[1:])
     n = len(inputs)
     out = np.frombuffer((work / "lk_outputs.bin").read_bytes(), output_dtype).reshape(n, output_size)
@@ -217,6 +210,18 @@ def run_cortex_m4(elf: Path, inputs: np.ndarray, output_size: int, work: Path,
         "instructions_max": insns(int(stats["ticks_max"])),
     }
     return out, counts
+
+
+def _run_qemu(qemu: str, elf: Path, cwd: Path, timeout: float, done_marker: str, what: str) -> str:
+    """Run ``elf`` on the emulated Cortex-M4; its stdout, once it printed ``done_marker`` and exited 0."""
+    try:
+        p = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=cwd, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabkitError(f"{what} did not finish within {timeout:g} s") from None
+    if p.returncode != 0 or done_marker not in p.stdout:
+        raise LabkitError(f"{what} failed (exit {p.returncode}):\n{p.stdout[-2000:]}{p.stderr}".rstrip())
+    return p.stdout
 
 
 def random_inputs(cmodel: CModel, samples: int, seed: int = 0) -> np.ndarray:
@@ -366,11 +371,4 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     if p.returncode != 0:
         raise LabkitError(f"linking the sketch for the Cortex-M4 failed:\n{p.stdout}{p.stderr}".rstrip())
     timeout = 120 + len(readings) // 50 + len(serial_input) // 500
-    try:
-        run = subprocess.run([qemu, *QEMU_CMD[1:], "-kernel", str(elf)], cwd=workdir, capture_output=True, text=True,
-                             timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise LabkitError(f"the emulated sketch did not finish within {timeout} s") from None
-    if run.returncode != 0 or "#end of replay" not in run.stdout:
-        raise LabkitError(f"the emulated sketch failed (exit {run.returncode}):\n{run.stdout[-2000:]}{run.stderr}")
-    return run.stdout.splitlines()
+    return _run_qemu(qemu, elf, workdir, timeout, "#end of replay", "the emulated sketch").splitlines()
