@@ -63,6 +63,7 @@ def run_demo(out: str | os.PathLike = "labkit-demo", seed: int = 0, log=print) -
     labels = list(ds.info.class_names)
 
     log(f"2/6 model + training: MLP on {len(x_train)} gestures")
+    train.set_seed(seed)  # the initial weights are drawn when the model is built
     model = models.mlp(x_train.shape[1:], len(labels), hidden=(32, 16))
     train.fit_classifier(model, x_train, train_ds.y, epochs=40, batch_size=32, seed=seed)
     float_acc = train.accuracy(model, x_test, test_ds.y)

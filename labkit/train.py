@@ -26,6 +26,9 @@ def fit_classifier(
 ) -> keras.callbacks.History:
     """Compile ``model`` (Adam, sparse categorical cross-entropy) and train it, seeded.
 
+    The seed fixes the order of the batches and dropout; the initial weights were drawn when
+    the model was built, so call :func:`set_seed` before building it for a repeatable run.
+
     ``patience``: stop early when the validation loss has not improved for that many
     epochs, and keep the best weights.
     """

@@ -265,7 +265,7 @@ def verify(
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="labkit-verify-")
         workdir = tmp.name
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the compilers run inside it
     try:
         if cmodel is None:
             cmodel = generate_c(model_bytes, workdir / "model", name="model")
@@ -330,7 +330,7 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     is, and return what it printed on Serial, line by line."""
     from labkit.deploy.codegen import CModel, cstring, cvalues
 
-    sketch_dir, workdir = Path(sketch_dir), Path(workdir)
+    sketch_dir, workdir = Path(sketch_dir).resolve(), Path(workdir).resolve()  # the compilers run inside workdir
     ino = sketch_dir / f"{sketch_dir.name}.ino"
     if not ino.is_file():
         raise LabkitError(f"{sketch_dir} holds no {ino.name}: not a sketch folder")

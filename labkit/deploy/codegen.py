@@ -85,7 +85,7 @@ class CModel:
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "CModel":
         """The CModel of a folder written by generate_c (it holds NAME.json and NAME.tflite)."""
-        folder = Path(folder)
+        folder = Path(folder).resolve()
         found = sorted(folder.glob("*.json"))
         found = [f for f in found if (folder / f"{f.stem}.tflite").exists()]
         if len(found) != 1:
@@ -320,7 +320,7 @@ def generate_c(
         weights_bytes=weights_bytes,
         macs=macs,
     )
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # builds run elsewhere: keep the paths absolute
     env = _env()
     files = [
         write_atomic(out_dir / f"{name}.h", env.get_template("model.h.j2").render(ctx)),
