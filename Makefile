@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/labkit demo --out $(OUT) --json
 
 test: setup system-deps
-	$(BIN)/python -m pytest -q tests notebooks --nbval
+	$(BIN)/python -m pytest -q -n auto --dist loadfile tests notebooks --nbval
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
