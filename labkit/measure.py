@@ -79,3 +79,69 @@ def layer_table(model) -> pd.DataFrame:
 def count_macs(model) -> int:
     """MACs of one inference of a Keras model."""
     return sum(layer_macs(l) for l in model.layers)
+
+
+def count_nonzero_params(model) -> int:
+    """Parameters that are not exactly zero (what unstructured pruning reduces)."""
+    return int(sum(np.count_nonzero(w) for w in model.get_weights()))
+
+
+def gzip_bytes(data: bytes) -> int:
+    """Size of ``data`` gzip-compressed (level 9, no timestamp): what a file of mostly zeros really holds."""
+    import gzip
+
+    return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))
+
+
+def _arm_tools_present() -> bool:
+    import shutil
+
+    return shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
+
+
+def measure_model(model, representative_x: np.ndarray | None = None, tflite: bytes | None = None,
+                  device: bool | None = None, samples: int = 10, seed: int = 0) -> dict:
+    """A Keras model measured on the device's terms, as one dict.
+
+    - ``params``, ``nonzero_params``: all parameters, and those not pruned to zero;
+    - ``macs``: multiply-accumulates per inference (zeros are multiplied too);
+    - ``tflite_bytes``, ``gzip_bytes``: the full-int8 ``.tflite`` and its gzip-compressed size
+      (where unstructured sparsity shows: runs of zeros compress);
+    - ``flash_bytes``, ``ram_bytes``, ``instructions``: the labkit-nn C of that ``.tflite`` linked
+      for the Cortex-M4 of the Nano 33 BLE and run on ``samples`` random inputs in QEMU
+      (instructions per inference, averaged; see :func:`labkit.verify.verify`).
+
+    The int8 model is ``tflite`` when given, else converted from ``model`` with
+    ``representative_x``. ``device``: True to require the ARM tools, False to skip the
+    Cortex-M4 figures, None (default) to measure them when the tools are installed (else None).
+    """
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.errors import LabkitError
+
+    if tflite is None:
+        if representative_x is None:
+            raise LabkitError("measure_model needs representative_x (training samples) to convert the model to "
+                              "int8, or the int8 .tflite itself as tflite=")
+        tflite = to_int8_tflite(model, representative_x, seed=seed)
+    tflite = bytes(tflite)
+    result = {
+        "params": int(model.count_params()),
+        "nonzero_params": count_nonzero_params(model),
+        "macs": count_macs(model),
+        "tflite_bytes": len(tflite),
+        "gzip_bytes": gzip_bytes(tflite),
+        "flash_bytes": None,
+        "ram_bytes": None,
+        "instructions": None,
+    }
+    if device is None:
+        device = _arm_tools_present()
+    if device:
+        from labkit.verify import verify
+
+        report = verify(tflite, samples=samples, target="cortex-m4", references=("tflm",), seed=seed)
+        if not report.bit_exact:
+            raise LabkitError("the generated C does not match TFLite Micro on this model: please report it")
+        for key in ("flash_bytes", "ram_bytes", "instructions"):
+            result[key] = int(report.metrics[key])
+    return result

@@ -82,3 +82,85 @@ def evaluate_tflite(model: bytes, x: np.ndarray, y: np.ndarray, interpreter: str
     """Classification accuracy of a .tflite on float inputs ``x`` with labels ``y``."""
     scores = predict_tflite(model, x, interpreter)
     return float(np.mean(np.argmax(scores.reshape(len(x), -1), axis=-1) == y))
+
+
+# --- the other conversions, for comparison ------------------------------------------------------
+
+def _convert(model, configure, what: str) -> bytes:
+    """Convert ``model`` (batch size fixed to 1) after ``configure(converter)``, quietly."""
+    from labkit.keras import tf
+    from labkit.models import with_batch_size
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(with_batch_size(model, 1))
+    configure(conv, tf)
+    log = None
+    try:
+        with warnings.catch_warnings(), capture_stderr() as log:
+            warnings.simplefilter("ignore")
+            return conv.convert()
+    except Exception as e:
+        detail = log.text.strip()[-2000:] if log is not None else ""
+        raise LabkitError(f"TFLite conversion ({what}) failed: {e}\n{detail}".rstrip()) from e
+
+
+def to_float_tflite(model) -> bytes:
+    """A float32 .tflite: no quantization at all (the baseline for size and accuracy)."""
+    return _convert(model, lambda conv, tf: None, "float32")
+
+
+def to_dynamic_range_tflite(model) -> bytes:
+    """Dynamic-range quantization: int8 weights, float32 activations, input and output.
+
+    No representative data is needed. Weights take a quarter of the space, but every layer
+    still computes in float (the int8 weights are scaled back on the fly), so a board needs an
+    FPU and TFLite Micro's hybrid kernels; labkit-nn refuses such models.
+    """
+
+    def configure(conv, tf):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    return _convert(model, configure, "dynamic range")
+
+
+def to_float16_tflite(model) -> bytes:
+    """Float16 weights (half the size), dequantized to float32 when the model loads; float compute."""
+
+    def configure(conv, tf):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+
+    return _convert(model, configure, "float16")
+
+
+def tflite_kind(model: bytes) -> str:
+    """What a .tflite computes in: 'int8' (full integer), 'dynamic range', 'float16' or 'float32'."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAs(bytes(model), 0)
+    g = m.Subgraphs(0)
+    types = {g.Tensors(i).Type() for i in range(g.TensorsLength())}
+    TT = schema.TensorType
+    if TT.INT8 in types and _all_ops_integer(m, g, schema):
+        return "int8"
+    if TT.FLOAT16 in types:
+        return "float16"
+    if TT.INT8 in types:
+        return "dynamic range"
+    return "float32"
+
+
+def _all_ops_integer(m, g, schema) -> bool:
+    """True when every op other than QUANTIZE/DEQUANTIZE reads int8/int16/int32 tensors only."""
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    TT = schema.TensorType
+    for i in range(g.OperatorsLength()):
+        op = g.Operators(i)
+        code = m.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+        if name in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for j in range(op.InputsLength()):
+            t = op.Inputs(j)
+            if t >= 0 and g.Tensors(t).Type() in (TT.FLOAT32, TT.FLOAT16):
+                return False
+    return True
