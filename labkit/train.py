@@ -12,6 +12,30 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def _unwrap(layer):
+    while isinstance(getattr(layer, "layer", None), keras.layers.Layer):
+        layer = layer.layer  # PruneLowMagnitude, QuantizeWrapperV2, ...
+    return layer
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """True when the model's last layer is a softmax, seen through nested models and the wrappers
+    that pruning and quantization-aware training put around layers."""
+    last = model
+    while isinstance(last, keras.Model):
+        last = _unwrap(last.layers[-1])
+    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
+
+
+def compile_classifier(model: keras.Model, learning_rate: float = 1e-3) -> None:
+    """Adam and sparse categorical cross-entropy (from logits unless the model ends in a softmax)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model)),
+        metrics=["accuracy"],
+    )
+
+
 def fit_classifier(
     model: keras.Model,
     x: np.ndarray,
@@ -23,25 +47,19 @@ def fit_classifier(
     patience: int | None = None,
     seed: int = 0,
     verbose: int = 0,
+    callbacks=(),
 ) -> keras.callbacks.History:
-    """Compile ``model`` (Adam, sparse categorical cross-entropy) and train it, seeded.
+    """Compile ``model`` (Adam, sparse categorical cross-entropy) and train it in place, seeded.
 
     The seed fixes the order of the batches and dropout; the initial weights were drawn when
     the model was built, so call :func:`set_seed` before building it for a repeatable run.
 
     ``patience``: stop early when the validation loss has not improved for that many
-    epochs, and keep the best weights.
+    epochs, and keep the best weights. ``callbacks``: more Keras callbacks (pruning needs one).
     """
     set_seed(seed)
-    from_logits = not isinstance(model.layers[-1], keras.layers.Softmax) and getattr(
-        model.layers[-1], "activation", None
-    ) is not keras.activations.softmax
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        metrics=["accuracy"],
-    )
-    callbacks = []
+    compile_classifier(model, learning_rate)
+    callbacks = list(callbacks)
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -60,6 +78,13 @@ def fit_classifier(
         verbose=verbose,
         shuffle=True,
     )
+
+
+def copy_model(model: keras.Model) -> keras.Model:
+    """A new model with the same architecture and a copy of the weights (not compiled)."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:

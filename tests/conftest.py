@@ -37,11 +37,18 @@ def gesture_tflite(gesture_model, gesture_data):
 @pytest.fixture(scope="session")
 def float_tflite(gesture_model):
     """The same model converted without quantization: labkit-nn must refuse it clearly."""
-    from labkit.keras import tf
-    from labkit.models import with_batch_size
+    from labkit.compress.quantize import to_float_tflite
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(with_batch_size(gesture_model, 1))
-    return conv.convert()
+    return to_float_tflite(gesture_model)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits scaled to [0, 1]: (x_train, y_train, x_test, y_test)."""
+    from labkit.datasets import load_digits
+
+    train, test = load_digits().split(test_size=0.2, seed=0)
+    return train.x.astype("float32") / 255, train.y, test.x.astype("float32") / 255, test.y
 
 
 @pytest.fixture

@@ -13,14 +13,6 @@ from labkit.keras import keras
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from labkit.datasets import load_digits
-
-    train, test = load_digits().split(test_size=0.2, seed=0)
-    return train.x.astype("float32") / 255, train.y, test.x.astype("float32") / 255, test.y
-
-
-@pytest.fixture(scope="module")
 def trained(digits):
     from labkit.models import mlp
     from labkit.train import fit_classifier, set_seed

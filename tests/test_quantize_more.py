@@ -96,7 +96,7 @@ def test_qat_model_converts_to_int8_within_the_margin(qat_model, float_acc, digi
 
 def test_qat_trains_with_the_right_loss(float_model, digits):
     """The QAT model ends in a wrapped softmax: the loss must still get probabilities, not logits."""
-    from labkit.compress._training import ends_in_softmax
+    from labkit.train import ends_in_softmax
 
     m = qat.quantization_aware(float_model)
     assert ends_in_softmax(m) and ends_in_softmax(float_model)

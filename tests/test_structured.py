@@ -16,14 +16,6 @@ from labkit.train import set_seed
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from labkit.datasets import load_digits
-
-    train, test = load_digits().split(test_size=0.2, seed=0)
-    return train.x.astype("float32") / 255, train.y, test.x.astype("float32") / 255, test.y
-
-
-@pytest.fixture(scope="module")
 def conv_net(digits):
     from labkit.train import fit_classifier
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from labkit.compress._training import copy_model, fit
+from labkit.train import copy_model, fit_classifier
 from labkit.errors import LabkitError
 from labkit.keras import keras
 
@@ -208,7 +208,7 @@ def fine_tune_pruned(model, x: np.ndarray, y: np.ndarray, epochs: int = 2, masks
     regularizers (L1 or L2 in Han et al.'s experiments) while it retrains.
     """
     masks = masks_from_zeros(model) if masks is None else masks
-    return fit(model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+    return fit_classifier(model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                callbacks=[KeepMasks(masks)], validation_data=validation_data)
 
 
@@ -335,7 +335,7 @@ def prune_with_schedule(model, x: np.ndarray, y: np.ndarray, target_sparsity: fl
             "labkit.compress.prune.polynomial_schedule(target, steps)"
         )
     wrapped = tfmot.sparsity.keras.prune_low_magnitude(copy_model(model), pruning_schedule=schedule)
-    fit(wrapped, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+    fit_classifier(wrapped, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], validation_data=validation_data)
     return strip(wrapped) if strip_wrappers else wrapped
 

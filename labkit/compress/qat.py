@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labkit.compress._training import copy_model, fit
+from labkit.train import copy_model, fit_classifier
 from labkit.errors import LabkitError
 from labkit.keras import keras
 
@@ -52,7 +52,7 @@ def quantization_aware(model) -> keras.Model:
 def fine_tune_qat(qat_model, x: np.ndarray, y: np.ndarray, epochs: int = 2, batch_size: int = 32,
                   learning_rate: float = 1e-4, seed: int = 0, validation_data=None) -> keras.callbacks.History:
     """Train a :func:`quantization_aware` model (in place); a low learning rate, since it starts trained."""
-    return fit(qat_model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+    return fit_classifier(qat_model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                validation_data=validation_data)
 
 

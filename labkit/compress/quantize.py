@@ -22,9 +22,6 @@ def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed
     batch axis) calibrates the activation ranges; ``samples`` of them are drawn at random.
     The model is rebuilt with a batch size of 1 so the graph has static shapes.
     """
-    from labkit.keras import tf
-    from labkit.models import with_batch_size
-
     x = np.asarray(representative_x)
     expected = tuple(model.input_shape[1:])
     if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
@@ -41,22 +38,14 @@ def to_int8_tflite(model, representative_x: np.ndarray, samples: int = 200, seed
         for i in pick:
             yield [x[i : i + 1].astype(np.float32)]
 
-    fixed = with_batch_size(model, 1)
-    conv = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.float32 if float_io else tf.int8
-    conv.inference_output_type = tf.float32 if float_io else tf.int8
-    log = None
-    try:
-        with warnings.catch_warnings(), capture_stderr() as log:
-            # "Statistics for quantized inputs were expected": int8 I/O is what we ask for
-            warnings.simplefilter("ignore")
-            return conv.convert()
-    except Exception as e:
-        detail = log.text.strip()[-2000:] if log is not None else ""
-        raise LabkitError(f"TFLite conversion failed: {e}\n{detail}".rstrip()) from e
+    def configure(conv, tf):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.float32 if float_io else tf.int8
+        conv.inference_output_type = tf.float32 if float_io else tf.int8
+
+    return _convert(model, configure, "full int8")
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -96,6 +85,7 @@ def _convert(model, configure, what: str) -> bytes:
     log = None
     try:
         with warnings.catch_warnings(), capture_stderr() as log:
+            # e.g. "Statistics for quantized inputs were expected": int8 I/O is what we ask for
             warnings.simplefilter("ignore")
             return conv.convert()
     except Exception as e:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from labkit.compress._training import fit
+from labkit.train import fit_classifier
 from labkit.compress.prune import PruningError, check_sparsity
 from labkit.keras import keras
 
@@ -263,5 +263,5 @@ def structure_report(before, after) -> pd.DataFrame:
 def fine_tune(model, x: np.ndarray, y: np.ndarray, epochs: int = 2, batch_size: int = 32,
               learning_rate: float = 1e-3, seed: int = 0, validation_data=None) -> keras.callbacks.History:
     """Train a pruned model (in place) to recover the accuracy that pruning cost."""
-    return fit(model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+    return fit_classifier(model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                validation_data=validation_data)
