@@ -16,7 +16,7 @@ import numpy as np
 
 from labkit.errors import LabkitError
 from labkit.datasets.gestures import normalize_imu
-from labkit.fileio import write_atomic, write_json
+from labkit.fileio import save_keras_model, write_atomic, write_json, write_npz
 
 MARKER = ".labkit-demo"
 
@@ -67,6 +67,10 @@ def run_demo(out: str | os.PathLike = "labkit-demo", seed: int = 0, log=print) -
     model = models.mlp(x_train.shape[1:], len(labels), hidden=(32, 16))
     train.fit_classifier(model, x_train, train_ds.y, epochs=40, batch_size=32, seed=seed)
     float_acc = train.accuracy(model, x_test, test_ds.y)
+    # the model and its data, for trying `labkit prune` / `labkit quantize` on it
+    save_keras_model(model, out / "gesture_model.keras")
+    write_npz(out / "train.npz", x=x_train, y=train_ds.y)
+    write_npz(out / "test.npz", x=x_test, y=test_ds.y)
 
     log("3/6 full-int8 quantization")
     tflite = quantize.to_int8_tflite(model, x_train, seed=seed)

@@ -30,6 +30,37 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     return path
 
 
+def write_npz(path: str | os.PathLike, **arrays) -> Path:
+    """Write numpy arrays as an uncompressed .npz (``np.load`` reads it), atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_atomic(path, buf.getvalue())
+
+
+def save_keras_model(model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` (.keras or .h5) through a temporary file in the same folder, then a rename."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # Keras refuses to overwrite some formats; let it create the file
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "HDF5 ... legacy": .h5 is what the user asked for
+            model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     return write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

@@ -3,7 +3,11 @@
 import json
 import os
 
+import numpy as np
+
 from labkit import cli
+from labkit.compress.commands import load_model
+from labkit.train import accuracy
 from labkit.demo import MARKER, prepare_out_dir
 
 
@@ -31,6 +35,19 @@ def test_demo_end_to_end(tmp_path, capsys):
     for f in ("gesture_model.c", "gesture_model.h", "labkit_nn.c", "labkit_nn.h", "labkit_nn_config.h"):
         assert (sketch / f).is_file(), f
     assert "#include" in (sketch / "gesture_demo.ino").read_text()
+    # the Keras model and its data are saved for the compression commands, and agree with the report
+    model = load_model(str(out / "gesture_model.keras"))
+    test = np.load(out / "test.npz")
+    assert len(test["x"]) == report["test_samples"] and np.load(out / "train.npz")["x"].shape[1:] == test["x"].shape[1:]
+    assert accuracy(model, test["x"], test["y"]) == report["float_accuracy"]
+    assert cli.main(["prune", str(out / "gesture_model.keras"), "--data", str(out / "train.npz"), "--structured",
+                     "--sparsity", "0.5", "--epochs", "2", "--test", str(out / "test.npz"),
+                     "-o", str(tmp_path / "pruned.keras")]) == 0
+    pruned = load_model(str(tmp_path / "pruned.keras"))
+    assert pruned.count_params() < model.count_params() / 1.8  # half the units of each hidden layer
+    assert cli.main(["quantize", str(tmp_path / "pruned.keras"), "--data", str(out / "train.npz"),
+                     "--test", str(out / "test.npz")]) == 0
+    assert (tmp_path / "pruned.tflite").stat().st_size < report["model_bytes"] / 1.8
     # a second run into the same folder is allowed (it is the demo's own)
     assert cli.main(["demo", "--out", str(out)]) == 0
 

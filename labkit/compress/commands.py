@@ -14,14 +14,12 @@ holding ``x`` (float samples shaped like the model's input) and, for training or
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from labkit.errors import DatasetError, LabkitError
+from labkit.fileio import save_keras_model
 
 MODEL_HELP = ("a tf_keras model saved by the kit: model.save('name.keras') or model.save('name.h5')")
 DATA_HELP = ".npz with 'x' (float samples shaped like the model's input) and 'y' (integer class indices)"
@@ -81,22 +79,6 @@ def _check_x(model, x: np.ndarray, path: str, what: str = "--data") -> None:
     if tuple(x.shape[1:]) != expected:
         raise DatasetError(f"{what} {path}: 'x' has samples of shape {tuple(x.shape[1:])}, the model takes "
                            f"{expected} (so 'x' must be (N, {', '.join(map(str, expected))}))")
-
-
-def _save_model(model, path: Path) -> None:
-    """Save atomically: a temporary file with the same suffix in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "HDF5 ... legacy": .h5 is what the user asked for
-            model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _accuracy(model, x, y) -> float:
@@ -172,7 +154,7 @@ def _prune(args) -> int:
     out = Path(args.out) if args.out else Path(args.model).with_name(Path(args.model).stem + "_pruned" + suffix)
     if out.suffix not in (".keras", ".h5"):
         raise LabkitError(f"-o {out}: the pruned model is saved as a Keras model; name it .keras or .h5")
-    _save_model(pruned, out)
+    save_keras_model(pruned, out)
     print(f"wrote {out}")
     return 0
 
