@@ -9,7 +9,7 @@ import pytest
 from labkit import reference
 from labkit.compress.quantize import dequantize, quantize
 from labkit.datasets import make_gestures, normalize_imu
-from labkit.deploy.sketch import write_sketch
+from labkit.deploy.sketch import OpVersionWarning, write_sketch
 from labkit.errors import LabkitError
 from labkit.verify import gesture_replay, run_sketch_emulated
 
@@ -136,16 +136,47 @@ def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path):
     assert np.array_equal(got, want)
 
 
+def test_version_checking_tflm_problems():
+    """Versions within the old resolver's ranges pass; newer ones and ops it never had are named."""
+    from labkit.deploy.sketch import version_checking_tflm_problems
+
+    assert version_checking_tflm_problems([("CONV_2D", 3), ("SOFTMAX", 1), ("DEQUANTIZE", 2)]) == []
+    assert version_checking_tflm_problems([("CONV_2D", 5), ("MEAN", 1), ("SOFTMAX", 2)]) == [
+        "CONV_2D version 5 (they know up to 3)", "MEAN (not in those libraries at all)",
+        "SOFTMAX version 2 (they know up to 1)"]
+
+
+def test_sketch_cli_prints_the_op_version_warning(gesture_tflite, tmp_path, capsys):
+    from labkit import cli
+
+    model = tmp_path / "gestures.tflite"
+    model.write_bytes(gesture_tflite)
+    assert cli.main(["sketch", str(model), "-o", str(tmp_path / "out"), "--backend", "tflm"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: this model's ops are newer than old TFLite Micro libraries")
+    assert cli.main(["sketch", str(model), "-o", str(tmp_path / "out2")]) == 0  # labkit-nn: no library, no warning
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_tflm_backend_sketch(gesture_tflite, tmp_path):
     """The TFLite Micro variant: same app code, exactly the model's ops, an arena at least what TFLM measured,
     and the model bytes embedded unchanged. (The Arduino TFLM library is not on this machine, so this
     sketch is checked here, not compiled; the labkit-nn one is run on the emulated board above.)"""
     from labkit.deploy.tflite_reader import read_tflite
 
-    folder, cm = write_sketch(gesture_tflite, tmp_path, sketch="g", name="m", labels=LABELS, app="gesture",
-                              backend="tflm")
+    with pytest.warns(OpVersionWarning) as caught:
+        folder, cm = write_sketch(gesture_tflite, tmp_path, sketch="g", name="m", labels=LABELS, app="gesture",
+                                  backend="tflm")
     assert cm is None
     cpp = (folder / "m.cpp").read_text()
+    # an int8 SOFTMAX is version 2 or newer, which the old version-checking libraries never had
+    versions = {op.kind: op.version for op in read_tflite(gesture_tflite).ops}
+    assert versions["SOFTMAX"] >= 2
+    assert f"SOFTMAX version {versions['SOFTMAX']} (they know up to 1)" in str(caught[0].message)
+    assert "Chirale_TensorFlowLite" in str(caught[0].message)
+    assert f"SOFTMAX (version {versions['SOFTMAX']}; too new for them: they know up to 1)" in cpp
+    fc_ok = versions["FULLY_CONNECTED"] <= 4
+    assert ("FULLY_CONNECTED version" in str(caught[0].message)) is not fc_ok
     adders = re.findall(r"resolver\.(Add\w+)\(\);", cpp)
     kinds = sorted({op.kind for op in read_tflite(gesture_tflite).ops})
     assert sorted(adders) == sorted({"RESHAPE": "AddReshape", "FULLY_CONNECTED": "AddFullyConnected",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 
 def _sketch(args) -> int:
-    from labkit.deploy.sketch import write_sketch
+    from labkit.deploy.sketch import OpVersionWarning, write_sketch
 
     labels = [l for l in args.labels.split(",")] if args.labels else None
     name = args.sketch or Path(args.model).stem.replace("-", "_")
-    folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
-                              board=args.board, source=Path(args.model).name, backend=args.backend)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OpVersionWarning)
+        folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
+                                  board=args.board, source=Path(args.model).name, backend=args.backend)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     if cm is not None:
         print(f"wrote {folder}/ ({folder.name}.ino + the model as C: {cm.weights_bytes:,} bytes of constants, "
               f"{cm.arena_bytes:,}-byte arena)")

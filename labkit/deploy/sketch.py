@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,35 @@ _TFLM_ADDERS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "SUB": "AddSub", "MAXIMUM": "AddMaximum",
     "MINIMUM": "AddMinimum", "HARD_SWISH": "AddHardSwish", "LEAKY_RELU": "AddLeakyRelu", "TRANSPOSE": "AddTranspose",
 }
+
+# Old TFLite Micro libraries check op *versions*: their op resolver registered each op for a range
+# of versions, and a model whose op is newer fails at start-up with "Didn't find op for builtin
+# opcode 'CONV_2D' version '3'" - the error behind many forum threads about the old
+# Arduino_TensorFlowLite releases. The highest versions that resolver knew (TFLM's
+# all_ops_resolver.cc of early 2020); ops missing here were not in it at all. Current TFLM,
+# which Chirale_TensorFlowLite follows, matches ops by name and ignores versions.
+VERSION_CHECKING_TFLM_MAX_VERSION = {
+    "FULLY_CONNECTED": 4, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "CONCATENATION": 3, "SPLIT": 3, "DEQUANTIZE": 2,
+    **dict.fromkeys(("MAX_POOL_2D", "AVERAGE_POOL_2D", "SOFTMAX", "LOGISTIC", "RESHAPE", "STRIDED_SLICE", "PAD",
+                     "PADV2", "ADD", "MUL", "QUANTIZE", "RELU", "RELU6", "MAXIMUM", "MINIMUM", "PACK", "UNPACK",
+                     "SVDF", "PRELU", "ARG_MAX", "ARG_MIN", "NEG", "FLOOR", "ROUND", "CEIL"), 1),
+}
+
+
+class OpVersionWarning(UserWarning):
+    """The model's op versions are newer than an old, version-checking TFLite Micro library knows."""
+
+
+def version_checking_tflm_problems(ops: list[tuple[str, int]]) -> list[str]:
+    """The (op, version) pairs an old version-checking TFLite Micro library would reject, described."""
+    problems = []
+    for kind, version in ops:
+        known = VERSION_CHECKING_TFLM_MAX_VERSION.get(kind)
+        if known is None:
+            problems.append(f"{kind} (not in those libraries at all)")
+        elif version > known:
+            problems.append(f"{kind} version {version} (they know up to {known})")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -175,7 +205,16 @@ def _write_tflm(model, staging: Path, name: str, board: Board, source: str):
         if op.kind not in {o["kind"] for o in ops}:
             if op.kind not in _TFLM_ADDERS:
                 raise LabkitError(f"labkit does not know TFLite Micro's resolver call for {op.kind}")
-            ops.append(dict(kind=op.kind, version=op.version, adder=_TFLM_ADDERS[op.kind]))
+            ops.append(dict(kind=op.kind, version=op.version, adder=_TFLM_ADDERS[op.kind],
+                            old_max=VERSION_CHECKING_TFLM_MAX_VERSION.get(op.kind)))
+    problems = version_checking_tflm_problems([(o["kind"], o["version"]) for o in ops])
+    if problems:
+        warnings.warn(
+            f"this model's ops are newer than old TFLite Micro libraries that check op versions (such as the "
+            f"old Arduino_TensorFlowLite releases) know: {'; '.join(problems)}. With one of those the sketch "
+            f"stops at start-up with \"Didn't find op for builtin opcode ...\". Install {TFLM_LIBRARY}, which "
+            "this sketch is written for (it matches ops by name), or use the labkit-nn back end (no library).",
+            OpVersionWarning, stacklevel=3)
     measured = tflm_arena_bytes(data)
     margin = (measured // 10 + 1024 + 15) // 16 * 16  # TFLM on the board: other alignment, its own bookkeeping
     arena = measured + margin
