@@ -9,7 +9,7 @@ import pytest
 from labkit import reference
 from labkit.compress.quantize import dequantize, quantize
 from labkit.datasets import make_gestures, normalize_imu
-from labkit.deploy.sketch import OpVersionWarning, write_sketch
+from labkit.deploy.sketch import OpVersionWarning, arduino_float, write_sketch
 from labkit.errors import LabkitError
 from labkit.verify import gesture_replay, run_sketch_emulated
 
@@ -34,8 +34,8 @@ def test_gesture_sketch_prints_the_models_labels_on_the_emulated_board(gesture_t
     want_labels, want_scores = _python_answers(gesture_tflite, normalize_imu(x))
     assert [l.split()[0] for l in printed] == [LABELS[i] for i in want_labels]
     for line, scores in zip(printed, want_scores):
-        got = [float(v) for v in re.search(r"scores=([\d.,-]+)", line).group(1).split(",")]
-        assert got == [float(f"{s:.3f}") for s in scores]
+        got = re.search(r"scores=([\d.,-]+)", line).group(1).split(",")
+        assert got == [arduino_float(s, 3) for s in scores]  # character for character, as the board prints
         assert int(re.search(r"us=(\d+)", line).group(1)) > 0
     # the RGB LED shows the class: red for class 0, green for 1, blue for 2, red+green for 3
     leds, colour = [], {}
@@ -131,7 +131,7 @@ def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path):
     text = "\n".join(l for l in lines if not l.startswith("#")) + "\n"
     (tmp_path / "cap.csv").write_text(text)
     got = load_gesture_csv(tmp_path / "cap.csv")
-    want = np.array([[[float(f"{v:.3f}") for v in row] for row in w] for w in x], np.float32)
+    want = np.array([[[float(arduino_float(v, 3)) for v in row] for row in w] for w in x], np.float32)
     assert lines[0] == "aX,aY,aZ,gX,gY,gZ"
     assert np.array_equal(got, want)
 
@@ -193,3 +193,34 @@ def test_tflm_backend_sketch(gesture_tflite, tmp_path):
     body = lambda p: p.read_text().split("*/", 1)[1]  # noqa: E731
     assert body(folder / "g.ino") == body(nn_folder / "g.ino")
     assert "Chirale_TensorFlowLite" in (folder / "g.ino").read_text()
+
+
+def test_emulated_serial_prints_floats_as_the_arduino_core_does(tmp_path):
+    """Serial.print(x, digits) on the emulated board equals labkit's Python twin for every score an
+    int8 softmax can print (k/256) and awkward values."""
+    from labkit.deploy.sketch import arduino_float
+
+    # the reason for the twin: on some exact ties (scores such as 48/256) the board and Python differ
+    assert any(arduino_float(k / 256, 3) != f"{k / 256:.3f}" for k in range(256))
+    assert arduino_float(1.999, 2) == "2.00" and arduino_float(-0.5, 0) == "-1" and arduino_float(7.0, 0) == "7"
+    rng = np.random.default_rng(5)
+    values = ([k / 256 for k in range(257)] + [float(np.float32(v)) for v in rng.normal(0, 3, 40)]
+              + [1.999, 2.675, -0.0001, -2.5, 0.005, 1e9, 5e9, -5e9, float("nan"), float("inf"), 0.0])
+    digits = [0, 1, 2, 3, 4]
+    literals = ",\n    ".join("NAN" if v != v else ("INFINITY" if v == float("inf") else float(v).hex())
+                              for v in values)
+    sketch = tmp_path / "floats"
+    sketch.mkdir()
+    (sketch / "floats.ino").write_text(
+        f"static const double VALUES[] = {{\n    {literals}\n}};\n"
+        "void setup() {\n"
+        "    Serial.begin(9600);\n"
+        "    for (unsigned i = 0; i < sizeof(VALUES) / sizeof(VALUES[0]); i++) {\n"
+        f"        for (int d = 0; d <= {digits[-1]}; d++) {{ Serial.print(VALUES[i], d); Serial.print(' '); }}\n"
+        "        Serial.println();\n"
+        "    }\n"
+        "}\n"
+        "void loop() { Serial.available(); }\n")
+    lines = run_sketch_emulated(sketch, tmp_path / "emu")
+    printed = [l.split() for l in lines if not l.startswith("#")]
+    assert printed == [[arduino_float(v, d) for d in digits] for v in values]

@@ -71,6 +71,35 @@ def version_checking_tflm_problems(ops: list[tuple[str, int]]) -> list[str]:
     return problems
 
 
+def arduino_float(x: float, digits: int = 2) -> str:
+    """``Serial.print(x, digits)`` as the Arduino core prints it: half of the last digit added, then
+    the digits peeled off one by one in double precision. On exact ties this can differ from
+    Python's format, which rounds them to even: 48/256 = 0.1875 prints as 0.187 on the board."""
+    x = float(x)
+    digits = 2 if digits < 0 else digits
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf"
+    if abs(x) > 4294967040.0:
+        return "ovf"
+    sign = "-" if x < 0.0 else ""
+    x = abs(x)
+    half = 0.5
+    for _ in range(digits):
+        half /= 10.0
+    x += half
+    whole = int(x)
+    rest = x - float(whole)
+    out = [sign, str(whole), "." if digits > 0 else ""]
+    for _ in range(digits):
+        rest *= 10.0
+        digit = int(rest)
+        out.append(str(digit))
+        rest -= digit
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Board:
     name: str

@@ -3,6 +3,7 @@
  * mps2-an386) in labkit's tests: Serial prints to the host through semihosting, micros()
  * counts instructions (at an assumed 64 MHz, one instruction per cycle: an estimate of the
  * nRF52840, not a measurement), digitalWrite on the RGB LED pins is logged as "#led" lines.
+ * Serial.print(float, digits) rounds as the Arduino core's Print does, not as printf.
  * Only what labkit's sketches use is here.
  */
 #ifndef LABKIT_ARDUINO_EMU_H
@@ -41,7 +42,7 @@ class EmuSerial {
     void print(long v) { printf("%ld", v); }
     void print(unsigned int v) { printf("%u", v); }
     void print(unsigned long v) { printf("%lu", v); }
-    void print(double v, int digits = 2) { printf("%.*f", digits, v); }
+    void print(double v, int digits = 2);
     template <typename T> void println(T v) { print(v); putchar('\n'); }
     void println(double v, int digits) { print(v, digits); putchar('\n'); }
     void println() { putchar('\n'); }
