@@ -19,7 +19,7 @@ import numpy as np
 from labkit import reference as ref
 from labkit.deploy.codegen import CModel, _env, generate_c
 from labkit.errors import LabkitError, ToolMissingError
-from labkit.fileio import write_atomic
+from labkit.fileio import write_atomic, write_json
 
 TARGETS = ("host", "cortex-m4")
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
@@ -327,7 +327,10 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     """Compile a generated sketch for the Cortex-M4 against labkit's Arduino-API layer, replay
     ``readings`` (n, 6: aX, aY, aZ in g, gX, gY, gZ in deg/s) through its IMU and
     ``serial_input`` through Serial, run it in QEMU until the sketch asks for more than there
-    is, and return what it printed on Serial, line by line."""
+    is, and return what it printed on Serial, line by line.
+
+    ``workdir/sketch_sizes.json`` gets the flash and static RAM of the sketch's own objects as
+    linked (the .ino, the model and its kernels; not the emulated Arduino layer or the C library)."""
     from labkit.deploy.codegen import CModel, cstring, cvalues
 
     sketch_dir, workdir = Path(sketch_dir).resolve(), Path(workdir).resolve()  # the compilers run inside workdir
@@ -363,12 +366,16 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
     for src in sources:
         compile_one(cc, src, ["-std=gnu11"])
     compile_one(cc, replay, ["-std=gnu11"])
-    elf = workdir / f"{sketch_dir.name}.elf"
+    elf, link_map = workdir / f"{sketch_dir.name}.elf", workdir / f"{sketch_dir.name}.map"
     # linked as C: the sketch uses no exceptions, RTTI or new, so no C++ library is needed
     p = subprocess.run([cc, *cpu, "--specs=rdimon.specs", "-T", str(_runtime_m4() / "nrf52840.ld"), "-Wl,--gc-sections",
-                        str(_runtime_m4() / "startup.c"), *map(str, objs), "-lm", "-o", str(elf)],
+                        f"-Wl,-Map={link_map}", str(_runtime_m4() / "startup.c"), *map(str, objs), "-lm", "-o", str(elf)],
                        cwd=workdir, capture_output=True, text=True)
     if p.returncode != 0:
         raise LabkitError(f"linking the sketch for the Cortex-M4 failed:\n{p.stdout}{p.stderr}".rstrip())
+    # the sketch's own code and data (the .ino, the model, the kernels), without the emulated Arduino
+    # layer and the C library: what the sketch adds to a board's core
+    own = [o.name for o in objs if o.name not in ("arduino_emu.cpp.o", "lk_replay.c.o")]
+    write_json(workdir / "sketch_sizes.json", linked_sizes(link_map, own))
     timeout = 120 + len(readings) // 50 + len(serial_input) // 500
     return _run_qemu(qemu, elf, workdir, timeout, "#end of replay", "the emulated sketch").splitlines()

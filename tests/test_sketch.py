@@ -1,6 +1,7 @@
 """Arduino sketches: the generated gesture and serial apps run on the emulated Cortex-M4
 (QEMU, with labkit's Arduino-API layer) and print what the int8 model computes in Python."""
 
+import json
 import re
 
 import numpy as np
@@ -31,6 +32,9 @@ def test_gesture_sketch_prints_the_models_labels_on_the_emulated_board(gesture_t
     lines = run_sketch_emulated(folder, tmp_path / "emu", readings=gesture_replay(x))
     printed = [l for l in lines if re.match(r"^\w+ scores=", l)]
     assert len(printed) == len(x)
+    # the sketch as linked: the model's constants in flash and its arena in RAM, plus the app's code
+    sizes = json.loads((tmp_path / "emu" / "sketch_sizes.json").read_text())
+    assert sizes["flash_bytes"] > cm.weights_bytes and sizes["ram_bytes"] >= cm.arena_bytes
     want_labels, want_scores = _python_answers(gesture_tflite, normalize_imu(x))
     assert [l.split()[0] for l in printed] == [LABELS[i] for i in want_labels]
     for line, scores in zip(printed, want_scores):
