@@ -4,7 +4,8 @@ MACs are counted per inference (batch of one) from each layer's shapes, the way 
 literature counts them: a dense layer does in x out, a convolution out_h x out_w x out_c x
 k_h x k_w x in_c (divided by groups), a depthwise convolution out_h x out_w x channels x
 k_h x k_w, an LSTM 4 x units x (inputs + units) per time step. Layers without
-multiplications (pooling, activations, reshapes) count 0.
+multiplications (pooling, activations, reshapes) count 0. An axis of unknown length (None, as
+in a model for sequences of any length) counts as 1: the costs are then per time step.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ import pandas as pd
 
 
 def _shape(s) -> tuple:
+    """The shape without the batch axis; an unknown axis (None) stays None."""
     if isinstance(s, list):  # several outputs: the first
         s = s[0]
-    return tuple(int(d) for d in s[1:] if d is not None)
+    return tuple(None if d is None else int(d) for d in s[1:])
+
+
+def _known(shape: tuple) -> tuple:
+    """The shape with unknown axes counted as 1 (costs per time step of a variable-length sequence)."""
+    return tuple(1 if d is None else d for d in shape)
 
 
 def layer_macs(layer) -> int:
     """Multiply-accumulates of one Keras layer for one sample."""
     kind = type(layer).__name__
     try:
-        in_shape = _shape(layer.input_shape)
-        out_shape = _shape(layer.output_shape)
+        in_shape = _known(_shape(layer.input_shape))
+        out_shape = _known(_shape(layer.output_shape))
     except (AttributeError, RuntimeError):
         return 0
     out_elems = int(np.prod(out_shape)) if out_shape else 0
@@ -63,10 +70,10 @@ def layer_table(model) -> pd.DataFrame:
         rows.append({
             "layer": layer.name,
             "type": type(layer).__name__,
-            "output shape": "x".join(map(str, out)),
+            "output shape": "x".join("?" if d is None else str(d) for d in out),
             "params": int(layer.count_params()),
             "MACs": layer_macs(layer),
-            "activations": int(np.prod(out)) if out else 0,
+            "activations": int(np.prod(_known(out))) if out else 0,
         })
     table = pd.DataFrame(rows)
     if len(table):

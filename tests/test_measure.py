@@ -39,3 +39,17 @@ def test_keras_count_equals_the_generated_c_count(tmp_path):
     conv_like = sum(r["MACs"] for _, r in layer_table(m).iterrows() if r["layer"] != "total")
     # the C also counts pooling and the global average as one add per value read
     assert conv_like <= c.macs <= conv_like * 1.2
+
+
+def test_variable_length_sequences_are_counted_per_time_step():
+    """A model for sequences of any length (time axis None): the costs of one time step, and the
+    unknown axis shown as '?', instead of shapes that silently lose an axis."""
+    inp = keras.Input((None, 6))
+    x = keras.layers.LSTM(8, return_sequences=True)(inp)
+    m = keras.Model(inp, keras.layers.Dense(3)(x))
+    assert count_macs(m) == 4 * 8 * (6 + 8) + 8 * 3
+    t = layer_table(m)
+    assert t[t["type"] == "LSTM"].iloc[0]["output shape"] == "?x8"
+    seq5 = keras.Input((5, 6))
+    m5 = keras.Model(seq5, keras.layers.Dense(3)(keras.layers.LSTM(8, return_sequences=True)(seq5)))
+    assert count_macs(m5) == 5 * count_macs(m)
