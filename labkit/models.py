@@ -130,14 +130,18 @@ def lstm_classifier(
     batch_size: int | None = None,
     softmax: bool = True,
     name: str = "lstm",
+    pool: int = 1,
 ) -> keras.Model:
     """An LSTM over a sequence (time, features), its last output classified by a dense layer.
 
+    ``pool`` > 1 first averages the sequence over that many steps (an AveragePooling1D layer
+    named "downsample"): a shorter sequence for the LSTM to learn over.
     Converted with a batch size of 1 (labkit.compress.quantize.to_int8_tflite does it), the
     LSTM becomes one int8 UNIDIRECTIONAL_SEQUENCE_LSTM op that labkit-nn and TFLite Micro run.
     """
     inp = keras.Input(tuple(input_shape), batch_size=batch_size, name="input")
-    x = keras.layers.LSTM(units, name="lstm")(inp)
+    x = keras.layers.AveragePooling1D(pool, name="downsample")(inp) if pool > 1 else inp
+    x = keras.layers.LSTM(units, name="lstm")(x)
     return keras.Model(inp, _head(x, n_classes, softmax), name=name)
 
 
@@ -250,10 +254,8 @@ def gesture_lstm(
     feeds the raw window. Converted with a batch size of 1, the LSTM becomes one
     UNIDIRECTIONAL_SEQUENCE_LSTM op.
     """
-    inp = keras.Input(tuple(input_shape), batch_size=batch_size, name="input")
-    x = keras.layers.AveragePooling1D(pool, name="downsample")(inp) if pool > 1 else inp
-    x = keras.layers.LSTM(units, name="lstm")(x)
-    return keras.Model(inp, _head(x, n_classes, softmax), name=name)
+    return lstm_classifier(input_shape, n_classes, units=units, batch_size=batch_size, softmax=softmax, name=name,
+                           pool=pool)
 
 
 def lstm_tagger(
