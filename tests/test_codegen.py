@@ -194,3 +194,20 @@ def test_memory_plan_of_a_chain_reaches_the_lower_bound(sizes):
     assert plan.lower_bound == max(
         math.ceil(a / 8) * 8 + math.ceil(b / 8) * 8 for a, b in zip(sizes, sizes[1:])
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3000), st.integers(0, 700)), min_size=2, max_size=10))
+def test_memory_plan_of_a_chain_with_scratch_reaches_the_lower_bound(specs):
+    # tensor k is written by op k-1 and read by op k; op k also needs scratch[k] bytes (0: none), as the LSTM does
+    sizes, scratch = [s for s, _ in specs], [x for _, x in specs[:-1]]
+    buffers = [memory.Buffer(k, s, k - 1, k) for k, s in enumerate(sizes)]
+    buffers += [memory.Buffer(("scratch", k), x, k, k) for k, x in enumerate(scratch) if x]
+    plan = memory.plan(buffers, len(sizes) - 1)
+    a8 = lambda n: math.ceil(n / 8) * 8  # noqa: E731
+    assert plan.arena_bytes == plan.lower_bound == max(
+        a8(sizes[k]) + a8(sizes[k + 1]) + a8(scratch[k]) for k in range(len(scratch)))
+    for a in plan.buffers:
+        for b in plan.buffers:
+            if a is not b and a.overlaps_in_time(b):
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset

@@ -57,17 +57,29 @@ def _first_fit(buffers: list[Buffer]) -> int:
     return _align(max((b.offset + b.size for b in buffers), default=0))
 
 
+def _is_scratch(b: Buffer) -> bool:
+    return isinstance(b.key, tuple) and b.key[:1] == ("scratch",)
+
+
 def _ping_pong(buffers: list[Buffer], steps: list[list[Buffer]]) -> int | None:
-    """For a chain (each op reads the previous op's output): alternate buffers between the ends."""
-    order = sorted(buffers, key=lambda b: b.first)
-    for a, b in zip(order, order[1:]):
+    """For a chain (each op reads the previous op's output): alternate tensors between the two
+    ends of the arena; an op's scratch goes in the gap between its input and its output."""
+    tensors = sorted((b for b in buffers if not _is_scratch(b)), key=lambda b: b.first)
+    for a, b in zip(tensors, tensors[1:]):
         if b.first != a.last:  # not a chain
             return None
-    if any(len(s) > 2 for s in steps):
+    if any(sum(not _is_scratch(b) for b in s) > 2 for s in steps):
         return None
     arena = max((sum(_align(b.size) for b in s) for s in steps), default=0)
-    for i, b in enumerate(order):
+    low_end = {}  # op index -> bytes taken at the low end of the arena while it runs
+    for i, b in enumerate(tensors):
         b.offset = 0 if i % 2 == 0 else arena - _align(b.size)
+        if i % 2 == 0:
+            for op in range(b.first, b.last + 1):
+                low_end[op] = _align(b.size)
+    for b in sorted((b for b in buffers if _is_scratch(b)), key=lambda b: (b.first, str(b.key))):
+        b.offset = low_end.get(b.first, 0)  # above the low-end tensor, below the high-end one
+        low_end[b.first] = b.offset + _align(b.size)
     return arena
 
 
