@@ -35,7 +35,6 @@ def _codegen(args) -> int:
 
 
 def _verify(args) -> int:
-    from labkit.reference import tflm_arena_bytes
     from labkit.verify import TARGETS, verify
 
     targets = TARGETS if args.target == "all" else (args.target,)
@@ -47,9 +46,6 @@ def _verify(args) -> int:
         model = str(cm.out_dir / f"{cm.name}.tflite")
     inputs = load_inputs(args.data, model) if args.data else None
     reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t).as_dict() for t in targets]
-    tflm_arena = tflm_arena_bytes(model)
-    for r in reports:
-        r["tflm_arena_bytes"] = tflm_arena
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
@@ -98,6 +94,17 @@ def format_table(reports: list[dict]) -> str:
 STAGE_COMMANDS: tuple[str, ...] = ("labkit.deploy.commands", "labkit.compress.commands")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse then names the option in its message)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} must be 1 or more")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="Deep learning on the edge: train, quantize, generate C, verify.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -121,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", help="an int8 .tflite file, or a folder written by `labkit codegen` (its C is checked as it is)")
     v.add_argument("--target", choices=("host", "cortex-m4", "all"), default="host",
                    help="host: gcc on this machine; cortex-m4: arm-none-eabi-gcc + QEMU mps2-an386; all: both")
-    v.add_argument("--samples", type=int, default=100, help="random int8 inputs to compare (default: 100)")
+    v.add_argument("--samples", type=positive_int, default=100, help="random int8 inputs to compare (default: 100)")
     v.add_argument("--data", help="samples to use instead of random ones: .npy, or .npz with an array 'x' "
                    "(float samples are quantized with the model's input scale)")
     v.add_argument("--json", action="store_true")
@@ -138,6 +145,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except LabkitError as e:
         print(f"labkit: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user gave: missing, a file where a folder should be, no permission, disk full
+        where = f": {e.filename}" if e.filename else ""
+        print(f"labkit: error: {e.strerror or e}{where} (check the path and its permissions)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("labkit: interrupted", file=sys.stderr)

@@ -51,6 +51,11 @@ def require_tool(tool: str) -> str:
     return path
 
 
+# What a report measures: arena, MACs and TFLM's arena on every target; the rest on the Cortex-M4 only.
+REPORT_METRICS = ("arena_bytes", "macs", "tflm_arena_bytes", "flash_bytes", "ram_bytes",
+                  "instructions", "instructions_min", "instructions_max", "instructions_per_mac")
+
+
 @dataclass
 class ReferenceCheck:
     reference: str
@@ -80,6 +85,7 @@ class VerifyReport:
             d[f"{c.reference}_bit_exact"] = c.bit_exact
             d[f"{c.reference}_mismatched_bytes"] = c.mismatched_bytes
         d["mismatched_bytes"] = sum(c.mismatched_bytes for c in self.checks)
+        d.update({k: None for k in REPORT_METRICS})  # every target's report has the same keys (None: not measured there)
         d.update(self.metrics)
         return d
 
@@ -300,6 +306,8 @@ def verify(
                 report.outputs = got
         report.metrics["arena_bytes"] = cmodel.arena_bytes
         report.metrics["macs"] = cmodel.macs
+        if "tflm" in references:  # for comparison: what TFLite Micro's allocator needs for the same model
+            report.metrics["tflm_arena_bytes"] = ref.tflm_arena_bytes(model_bytes)
         if "instructions" in report.metrics and cmodel.macs:
             report.metrics["instructions_per_mac"] = round(report.metrics["instructions"] / cmodel.macs, 2)
         return report

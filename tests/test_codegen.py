@@ -1,5 +1,6 @@
 """labkit-nn: reading .tflite, generating C, and bit-exactness against both reference interpreters."""
 
+import json
 import math
 import re
 
@@ -211,3 +212,51 @@ def test_memory_plan_of_a_chain_with_scratch_reaches_the_lower_bound(specs):
         for b in plan.buffers:
             if a is not b and a.overlaps_in_time(b):
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+
+def test_codegen_command_writes_a_folder_that_verify_checks(gesture_tflite, tmp_path, capsys):
+    from labkit import cli
+
+    model = tmp_path / "gesture.tflite"
+    model.write_bytes(gesture_tflite)
+    assert cli.main(["codegen", str(model), "-o", str(tmp_path / "out"), "--name", "my_model"]) == 0
+    assert "arena: 736 bytes" in capsys.readouterr().out
+    header = (tmp_path / "out" / "my_model.h").read_text()
+    assert "int my_model_invoke(const int8_t *input, int8_t *output);" in header
+    assert (tmp_path / "out" / "labkit_nn.c").is_file()
+    assert cli.main(["verify", str(tmp_path / "out"), "--samples", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bit_exact"] and report["mismatched_bytes"] == 0 and report["samples"] == 5
+    assert report["tflm_arena_bytes"] > report["arena_bytes"] == 736
+    assert report["instructions"] is None and report["flash_bytes"] is None  # measured on the Cortex-M4 only
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["codegen", "{model}", "-o", "{file}"], "is a file, not a folder"),
+    (["codegen", "{tmp}/missing.tflite", "-o", "{tmp}/out"], "missing.tflite"),
+    (["verify", "{tmp}/missing.tflite"], "missing.tflite"),
+])
+def test_codegen_and_verify_mistakes_give_one_line_not_a_traceback(gesture_tflite, tmp_path, capsys, argv, words):
+    from labkit import cli
+
+    model, file = tmp_path / "gesture.tflite", tmp_path / "notes.txt"
+    model.write_bytes(gesture_tflite)
+    file.write_text("mine")
+    assert cli.main([a.format(model=model, file=file, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labkit: error:") and words in err and "Traceback" not in err
+    assert file.read_text() == "mine"
+
+
+@pytest.mark.parametrize("samples", ["0", "-3", "many"])
+def test_verify_refuses_a_bad_sample_count(gesture_tflite, tmp_path, capsys, samples):
+    from labkit import cli
+
+    model = tmp_path / "gesture.tflite"
+    model.write_bytes(gesture_tflite)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["verify", str(model), "--samples", samples])
+    assert e.value.code == 2 and "--samples" in capsys.readouterr().err

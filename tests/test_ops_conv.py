@@ -235,6 +235,7 @@ def test_mobilenet_block_ops_and_costs(mobilenet_block, tmp_path):
     assert cm.ops == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
     convs = 8 * 8 * 8 * 3 * 3 * 3 + 8 * 8 * 8 * 3 * 3 + 8 * 8 * 16 * 8
     assert cm.macs == convs + 8 * 8 * 16 + 16 * 4  # MEAN counts one accumulate per input value
+    assert cm.arena_bytes == cm.arena_lower_bound  # a plain chain: the largest (input + output) of one op
     assert cm.arena_bytes <= reference.tflm_arena_bytes(mobilenet_block)
     c = (tmp_path / "cnn.c").read_text()
     assert "lk_depthwise_conv_s8(" in c and "malloc" not in (tmp_path / "labkit_nn_conv.c").read_text()

@@ -9,6 +9,7 @@ from labkit.deploy import quant_math as qm
 from labkit.deploy.tflite_reader import read_tflite
 from labkit.keras import keras, tf
 from labkit.verify import verify
+from tflite_edit import reshape_as_expand_dims, reshape_as_squeeze
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +23,12 @@ def _convert(model, shape, seed=0, scale=1.0, float_io=False):
     return to_int8_tflite(model, x, float_io=float_io)
 
 
-def _check(tfl, kinds, tmp_path, samples=25):
+def _check(tfl, kinds, tmp_path, samples=25, references=("tflm", "litert")):
+    """Bit-exact with the references, built with AddressSanitizer and UBSan (no stray access, no overflow)."""
     ops = {op.kind for op in read_tflite(tfl).ops}
     assert set(kinds) <= ops, f"the converter emitted {sorted(ops)}, not {kinds}"
-    report = verify(tfl, samples=samples, workdir=tmp_path)
-    for ref in ("litert", "tflm"):
+    report = verify(tfl, samples=samples, workdir=tmp_path, sanitize=True, references=references)
+    for ref in references:
         assert report.check(ref).mismatched_bytes == 0, (ref, sorted(ops))
     return report
 
@@ -118,6 +120,38 @@ def test_strided_slice(tmp_path, slicer):
     kinds = {op.kind for op in read_tflite(tfl).ops}
     assert kinds & {"STRIDED_SLICE", "SLICE"}
     _check(tfl, [], tmp_path)
+
+
+@pytest.mark.parametrize("begin,size", [([0, 1, 2], [1, 2, 3]), ([0, 0, 1], [1, -1, 4]), ([0, 3, 0], [1, 1, -1])])
+def test_slice(tmp_path, begin, size):
+    a = keras.Input((4, 6))
+    out = keras.layers.Lambda(lambda t: tf.slice(t, begin, size))(keras.layers.Dense(6)(a))
+    _check(_convert(keras.Model(a, out), (4, 6), seed=10), ["SLICE"], tmp_path)
+
+
+@pytest.mark.parametrize("value", [0.5, -2.0])
+def test_pad_with_a_constant_value_is_padv2(tmp_path, value):
+    a = keras.Input((4, 6))
+    out = keras.layers.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1]], constant_values=value))(keras.layers.Dense(6)(a))
+    _check(_convert(keras.Model(a, out), (4, 6), seed=11), ["PADV2"], tmp_path)
+
+
+def test_clip_to_plus_minus_one_is_relu_n1_to_1(tmp_path):
+    a = keras.Input((4, 6))
+    # after a PAD the clip cannot be fused into the layer before it: a RELU_N1_TO_1 op of its own
+    out = keras.layers.Lambda(lambda t: tf.clip_by_value(tf.pad(t, [[0, 0], [1, 0], [0, 0]]), -1.0, 1.0))(
+        keras.layers.Dense(6)(a))
+    # TFLite Micro has no RELU_N1_TO_1 kernel ("Didn't find op for builtin opcode"): LiteRT is the reference
+    _check(_convert(keras.Model(a, out), (4, 6), seed=12, scale=2.0), ["RELU_N1_TO_1"], tmp_path, references=("litert",))
+
+
+@pytest.mark.parametrize("rewrite,kind", [(reshape_as_expand_dims, "EXPAND_DIMS"), (reshape_as_squeeze, "SQUEEZE")])
+def test_expand_dims_and_squeeze_as_other_converters_write_them(tmp_path, rewrite, kind):
+    a = keras.Input((4, 6))
+    x = keras.layers.Reshape((4, 1, 6))(keras.layers.Dense(6)(a))  # inserts an axis: EXPAND_DIMS once rewritten
+    x = keras.layers.Conv2D(3, (2, 1))(x)
+    out = keras.layers.Reshape((3, 3))(x)  # drops the size-1 axis: SQUEEZE once rewritten
+    _check(rewrite(_convert(keras.Model(a, out), (4, 6), seed=13)), [kind], tmp_path)
 
 
 def test_cropping_becomes_a_slice(tmp_path):

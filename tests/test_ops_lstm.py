@@ -130,6 +130,8 @@ def test_gesture_lstm_on_cortex_m4(gesture_lstm, tmp_path):
     for ref in REFS:
         assert report.check(ref).mismatched_bytes == 0, ref
     assert report.metrics["arena_bytes"] <= reference.tflm_arena_bytes(gesture_lstm)
+    cm = generate_c(gesture_lstm, tmp_path / "c", name="gesture_lstm")
+    assert cm.arena_bytes == cm.arena_lower_bound  # LSTM (with its scratch) -> FC -> SOFTMAX: a chain
     assert report.metrics["macs"] == 119 * 4 * (6 + 16) * 16 + 16 * 4
     assert report.metrics["instructions"] > report.metrics["macs"]
 

@@ -10,6 +10,7 @@ from labkit import cli
 from labkit.deploy.codegen import generate_c
 from labkit.errors import LabkitError
 from labkit.verify import build_cortex_m4, random_inputs, run_cortex_m4, verify
+from tflite_edit import reshape_as_squeeze
 
 
 def test_cortex_m4_is_bit_exact_with_both_references(gesture_tflite, tmp_path):
@@ -143,48 +144,18 @@ def test_residual_and_concatenation_model_on_both_targets(tmp_path):
     assert report.metrics["arena_bytes"] <= tflm_arena_bytes(tfl)
 
 
-def _as_squeeze(tflite: bytes) -> bytes:
-    """The model with its RESHAPE ops that only drop size-1 axes rewritten as SQUEEZE ops.
-
-    The pinned converter always writes RESHAPE for a squeeze, but other converters write SQUEEZE
-    and labkit-nn reads any .tflite: this builds such a model through the schema's object API."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
-    codes = model.operatorCodes
-    squeeze_index = len(codes)
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SQUEEZE
-    code.version = 1
-    codes.append(code)
-    g = model.subgraphs[0]
-    rewritten = 0
-    for op in g.operators:
-        if max(codes[op.opcodeIndex].builtinCode, codes[op.opcodeIndex].deprecatedBuiltinCode) != \
-                schema.BuiltinOperator.RESHAPE:
-            continue
-        before, after = list(g.tensors[op.inputs[0]].shape), list(g.tensors[op.outputs[0]].shape)
-        dropped = [i for i, n in enumerate(before) if n == 1 and i > 0]
-        if [n for i, n in enumerate(before) if i not in dropped] != after or not dropped:
-            continue
-        options = schema.SqueezeOptionsT()
-        options.squeezeDims = dropped
-        op.opcodeIndex, op.inputs = squeeze_index, [op.inputs[0]]
-        op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.SqueezeOptions, options
-        rewritten += 1
-    assert rewritten, "no RESHAPE that only drops size-1 axes"
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+# LSTM, ADD and RESHAPE are in test_ops_lstm, the residual model above, and the gesture MLP
+EVERY_OP_MODEL_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
+                      "SQUEEZE", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "MUL", "CONCATENATION", "PAD",
+                      "STRIDED_SLICE", "QUANTIZE", "DEQUANTIZE"}
 
 
-def test_every_listed_op_is_bit_exact_on_the_cortex_m4(tmp_path):
-    """Together with the LSTM, depthwise-separable and residual models above and in test_ops_*, every
-    op labkit-nn lists runs bit for bit on the emulated Cortex-M4 - not only on the host."""
+@pytest.fixture(scope="module")
+def every_op_model():
+    """One float-in, float-out int8 model holding every listed op but LSTM, ADD and RESHAPE."""
     from labkit.compress.quantize import to_int8_tflite
     from labkit.deploy.tflite_reader import read_tflite
-    from labkit.keras import keras, tf
+    from labkit.keras import keras
 
     keras.utils.set_random_seed(4)
     inp = keras.Input((10, 10, 3))
@@ -199,13 +170,22 @@ def test_every_listed_op_is_bit_exact_on_the_cortex_m4(tmp_path):
     g = keras.layers.Dense(5, activation="softmax")(g)  # on (1, 1, 16): FULLY_CONNECTED keeps the axes
     out = keras.layers.Reshape((5,))(g)  # a RESHAPE that drops size-1 axes: rewritten as a SQUEEZE
     x_cal = np.random.default_rng(4).normal(size=(40, 10, 10, 3)).astype("float32")
-    tfl = _as_squeeze(to_int8_tflite(keras.Model(inp, out), x_cal, float_io=True))
+    tfl = reshape_as_squeeze(to_int8_tflite(keras.Model(inp, out), x_cal, float_io=True))
     kinds = {op.kind for op in read_tflite(tfl).ops}
+    assert EVERY_OP_MODEL_OPS <= kinds, f"the model lacks {sorted(EVERY_OP_MODEL_OPS - kinds)}"
+    return tfl
 
-    report = verify(tfl, samples=20, target="cortex-m4", workdir=tmp_path)
+
+def test_every_listed_op_is_bit_exact_on_the_cortex_m4(every_op_model, tmp_path):
+    """Together with the LSTM, depthwise-separable and residual models above and in test_ops_*, every
+    op labkit-nn lists runs bit for bit on the emulated Cortex-M4 - not only on the host."""
+    report = verify(every_op_model, samples=20, target="cortex-m4", workdir=tmp_path)
     assert report.check("tflm").mismatched_bytes == 0 and report.check("litert").mismatched_bytes == 0
-    # LSTM, ADD and RESHAPE: test_ops_lstm, the residual model above, and the gesture MLP
-    listed = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
-              "SQUEEZE", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "MUL", "CONCATENATION", "PAD",
-              "STRIDED_SLICE", "QUANTIZE", "DEQUANTIZE"}
-    assert listed <= kinds, f"the model lacks {sorted(listed - kinds)}"
+    assert report.metrics["arena_bytes"] <= report.metrics["tflm_arena_bytes"]
+
+
+def test_every_listed_op_is_bit_exact_and_clean_under_sanitizers_on_the_host(every_op_model, tmp_path):
+    """The same kernels built with AddressSanitizer and UBSan: no out-of-bounds access, no overflow."""
+    report = verify(every_op_model, samples=20, target="host", workdir=tmp_path, sanitize=True)
+    assert report.check("tflm").mismatched_bytes == 0 and report.check("litert").mismatched_bytes == 0
+    assert report.metrics["arena_bytes"] <= report.metrics["tflm_arena_bytes"]

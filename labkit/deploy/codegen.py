@@ -245,6 +245,8 @@ def generate_c(
     Micro, the default: the microcontroller runtime) or "litert" (TFLite / LiteRT).
     """
     check_c_name(name)
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise LabkitError(f"{out_dir} is a file, not a folder: give -o a folder for the generated C (it is created if missing)")
     if reference not in (LITERT, TFLM):
         raise LabkitError(f"reference must be '{LITERT}' or '{TFLM}', not {reference!r}")
     if source is None:
