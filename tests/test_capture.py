@@ -36,6 +36,9 @@ class FakeBoard:
         time.sleep(pause)
 
     def unplug(self):
+        """As a USB serial device's node disappears when the cable is pulled (and the pty's number may
+        be reused by another test at once: the link must not point at it)."""
+        os.unlink(self.link)
         os.close(self.master)
 
     def replug(self):
@@ -64,13 +67,38 @@ def run_in_thread(fn):
     return t, out
 
 
+class Log:
+    """capture()'s log: the tests wait for what it says instead of sleeping and hoping (pyserial
+    flushes what arrived before the port was open, as a board's early output is lost too)."""
+
+    def __init__(self):
+        self.lines, self._changed = [], threading.Condition()
+
+    def __call__(self, line):
+        with self._changed:
+            self.lines.append(line)
+            self._changed.notify_all()
+
+    def wait_for(self, words, count=1, timeout=20.0):
+        with self._changed:
+            assert self._changed.wait_for(lambda: sum(words in l for l in self.lines) >= count, timeout), self.lines
+
+
+def start_capture(fn):
+    """Run ``fn(log)`` (a capture) in a thread; return once it listens on the port."""
+    log = Log()
+    t, out = run_in_thread(lambda: fn(log))
+    log.wait_for("listening on")
+    return t, out, log
+
+
 def test_good_gestures_are_written_as_they_arrive(tmp_path, gestures):
     board = FakeBoard(str(tmp_path / "ttyBOARD"))
     csv = tmp_path / "punch.csv"
-    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=3, log=lambda m: None))
-    time.sleep(0.3)
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=3, log=log))
     board.send(HEADER + "\n")
-    board.send(gesture_text(gestures[0]), pause=0.3)
+    board.send(gesture_text(gestures[0]))
+    log.wait_for("gesture 1 saved")
     assert len(load_gesture_csv(csv)) == 1  # on disk before the next gesture exists
     board.send(gesture_text(gestures[1]) + gesture_text(gestures[2]))
     t.join(10)
@@ -82,8 +110,7 @@ def test_good_gestures_are_written_as_they_arrive(tmp_path, gestures):
 def test_garbage_half_lines_and_a_reset_banner(tmp_path, gestures):
     board = FakeBoard(str(tmp_path / "ttyBOARD"))
     csv = tmp_path / "wave.csv"
-    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=3, log=lambda m: None))
-    time.sleep(0.3)
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=3, log=log))
     board.send(b"\x00\xff\xfe boot noise\n" + HEADER.encode() + b"\n")
     board.send(gesture_text(gestures[0]))                      # kept
     half = gesture_text(gestures[1]).splitlines(keepends=True)
@@ -105,16 +132,16 @@ def test_garbage_half_lines_and_a_reset_banner(tmp_path, gestures):
 def test_a_disconnect_keeps_what_was_written_and_the_capture_resumes(tmp_path, gestures):
     board = FakeBoard(str(tmp_path / "ttyBOARD"))
     csv = tmp_path / "flex.csv"
-    t, out = run_in_thread(lambda: capture(board.link, csv, gestures=2, reconnect_s=5, log=lambda m: None))
-    time.sleep(0.3)
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=2, reconnect_s=5, log=log))
     board.send(HEADER + "\n" + gesture_text(gestures[0]))
+    log.wait_for("gesture 1 saved")
     board.send("".join(gesture_text(gestures[1]).splitlines(keepends=True)[:30]), pause=0.3)
     before = csv.read_bytes()
     board.unplug()   # cable pulled mid-gesture
     time.sleep(0.5)
     assert csv.read_bytes() == before and len(load_gesture_csv(csv)) == 1
     board.replug()   # the port comes back (a reset re-enumerates it)
-    time.sleep(0.5)
+    log.wait_for("is back")
     board.send(HEADER + "\n" + gesture_text(gestures[2]))
     t.join(10)
     s = out["result"]
@@ -125,11 +152,10 @@ def test_a_disconnect_keeps_what_was_written_and_the_capture_resumes(tmp_path, g
 def test_a_board_that_never_comes_back(tmp_path, gestures):
     board = FakeBoard(str(tmp_path / "ttyBOARD"))
     csv = tmp_path / "g.csv"
-    t, out = run_in_thread(lambda: _catch(lambda: capture(board.link, csv, gestures=5, reconnect_s=1, log=lambda m: None)))
-    time.sleep(0.3)
-    board.send(HEADER + "\n" + gesture_text(gestures[0]), pause=0.3)
+    t, out, log = start_capture(lambda log: _catch(lambda: capture(board.link, csv, gestures=5, reconnect_s=1, log=log)))
+    board.send(HEADER + "\n" + gesture_text(gestures[0]))
+    log.wait_for("gesture 1 saved")
     board.unplug()
-    os.unlink(board.link)
     t.join(10)
     err = out["result"]
     assert isinstance(err, LabkitError) and "did not come back" in str(err)
@@ -147,8 +173,7 @@ def test_appending_to_an_existing_capture(tmp_path, gestures):
     csv = tmp_path / "punch.csv"
     for i in range(2):
         board = FakeBoard(str(tmp_path / f"tty{i}"))
-        t, out = run_in_thread(lambda: capture(board.link, csv, gestures=1, log=lambda m: None))
-        time.sleep(0.3)
+        t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
         board.send(HEADER + "\n" + gesture_text(gestures[i]))
         t.join(10)
         assert out["result"].already == i
@@ -164,5 +189,6 @@ def test_refuses_to_append_to_something_else(tmp_path):
 
 
 def test_no_board_on_the_port(tmp_path):
-    with pytest.raises(LabkitError, match="cannot open .*Is the board plugged in"):
+    with pytest.raises(LabkitError, match="no serial port .*ttyNOTHING.*board list.*Is the board plugged in"):
         capture(str(tmp_path / "ttyNOTHING"), tmp_path / "x.csv", gestures=1)
+    assert not (tmp_path / "x.csv").exists()  # nothing half-written: not even a header

@@ -25,6 +25,28 @@ INSTALL_CLI = (
 )
 
 
+NO_PORT = ("no serial port {port}: no board is connected there. `arduino-cli board list` (or "
+           "`python -m serial.tools.list_ports`) lists the ports it sees - Linux /dev/ttyACM0, macOS "
+           "/dev/cu.usbmodem..., Windows COM3; a USB cable that only charges shows none")
+PORT_PERMISSION = ("permission denied on {port}: on Linux add yourself to the dialout group "
+                   "(`sudo usermod -a -G dialout $USER`), then log out and back in")
+NO_ANSWER = ("no board answered on {port}: is it the Nano 33 BLE's port (`arduino-cli board list`)? If it is, "
+             "double-press the board's reset button (the orange LED pulses: the bootloader waits) and upload again")
+
+
+def check_port(port: str) -> None:
+    """Fail early, saying what to do, when ``port`` cannot be the board's serial port. Only device
+    paths are checked (/dev/...); names such as COM3 are left to the tools that open them."""
+    if not port:
+        raise LabkitError("give the board's serial port with --port (e.g. /dev/ttyACM0 or COM3); "
+                          "`arduino-cli board list` shows it")
+    if port.startswith("/dev/"):
+        if not os.path.exists(port):
+            raise LabkitError(NO_PORT.format(port=port))
+        if not os.access(port, os.R_OK | os.W_OK):
+            raise LabkitError(PORT_PERMISSION.format(port=port))
+
+
 @dataclass
 class BuildSizes:
     flash_bytes: int
@@ -61,10 +83,15 @@ def parse_sizes(output: str) -> BuildSizes:
     return BuildSizes(int(flash.group(1)), int(flash.group(2)), int(ram.group(1)), int(ram.group(2)))
 
 
-def _run(cmd: list[str]) -> str:
+def _run(cmd: list[str], port: str | None = None) -> str:
     p = subprocess.run(cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
     if p.returncode != 0:
+        if port is not None:  # an upload: bossac's words for a port with no bootloader behind it, or no access
+            if "No device found" in out or "not responding" in out.lower():
+                raise LabkitError(f"{NO_ANSWER.format(port=port)}\n{out.strip()}")
+            if "ermission denied" in out:
+                raise LabkitError(f"{PORT_PERMISSION.format(port=port)}\n{out.strip()}")
         if "Platform '" in out and "not found" in out or "platform not installed" in out.lower():
             raise LabkitError(f"the board's core is not installed: run `arduino-cli core install {CORE}`\n{out.strip()}")
         if "No such file or directory" in out and ".h" in out:
@@ -85,6 +112,7 @@ def upload_sketch(sketch: str | os.PathLike, port: str, fqbn: str = FQBN) -> Bui
     if not port:
         raise LabkitError("upload needs --port (the board's serial port, e.g. /dev/ttyACM0 or COM3); "
                           "`arduino-cli board list` shows it")
+    check_port(port)  # before the minute-long compile
     sizes = compile_sketch(sketch, fqbn)
-    _run([arduino_cli(), "upload", "--fqbn", fqbn, "--port", port, str(_sketch_dir(sketch))])
+    _run([arduino_cli(), "upload", "--fqbn", fqbn, "--port", port, str(_sketch_dir(sketch))], port=port)
     return sizes

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.datasets.gestures import HEADER, SAMPLES_PER_GESTURE, load_gesture_csv
+from labkit.deploy.board import NO_PORT, PORT_PERMISSION
 from labkit.errors import DatasetError, LabkitError
 
 BAUD = 9600
@@ -45,9 +46,9 @@ def _open(port: str, baud: int):
     except serial.SerialException as e:
         text = str(e)
         if "ermission" in text or getattr(e, "errno", None) == 13:
-            raise LabkitError(
-                f"permission denied on {port}: on Linux add yourself to the dialout group "
-                "(sudo usermod -a -G dialout $USER), then log out and back in") from None
+            raise LabkitError(PORT_PERMISSION.format(port=port)) from None
+        if getattr(e, "errno", None) == 2:
+            raise LabkitError(NO_PORT.format(port=port) + ". Is the board plugged in and the capture sketch uploaded?") from None
         raise LabkitError(
             f"cannot open {port}: {text}. Is the board plugged in and the capture sketch uploaded? "
             "List the ports with `python -m serial.tools.list_ports`.") from None
@@ -64,25 +65,31 @@ def _parse_row(line: str) -> list[float] | None:
     return values if all(math.isfinite(v) for v in values) else None
 
 
-def _prepare_file(path: Path) -> int:
-    """Check an existing file is a capture file, so appending cannot corrupt it; returns its gestures."""
+def _gestures_in(path: Path) -> int:
+    """The gestures an existing file holds (0 for none); refuses a file that is not a capture
+    file, so that appending cannot corrupt it. Writes nothing."""
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    try:
+        return len(load_gesture_csv(path))
+    except DatasetError as e:
+        raise LabkitError(f"{path} exists but is not a capture file, so nothing was appended: {e}") from None
+
+
+def _start_file(path: Path) -> None:
+    """A new file gets the header; an existing one cut after a row gets its blank line."""
     if not path.exists() or path.stat().st_size == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(HEADER + "\n")
             f.flush()
             os.fsync(f.fileno())
-        return 0
-    try:
-        n = len(load_gesture_csv(path))
-    except DatasetError as e:
-        raise LabkitError(f"{path} exists but is not a capture file, so nothing was appended: {e}") from None
-    with open(path, "rb") as f:  # a file cut after a row still gets its blank line
+        return
+    with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b"\n":
             with open(path, "a", encoding="utf-8", newline="\n") as g:
                 g.write("\n")
-    return n
 
 
 def capture(port: str, path: str | os.PathLike, gestures: int | None = None, baud: int = BAUD,
@@ -94,8 +101,14 @@ def capture(port: str, path: str | os.PathLike, gestures: int | None = None, bau
     import serial
 
     path = Path(path)
-    summary = CaptureSummary(path=path, already=_prepare_file(path))
-    conn = _open(port, baud)
+    summary = CaptureSummary(path=path, already=_gestures_in(path))
+    conn = _open(port, baud)  # before anything is written: a wrong port leaves no file behind
+    try:
+        _start_file(path)
+    except BaseException:
+        conn.close()
+        raise
+    log(f"listening on {port}: make a gesture (Ctrl-C stops)")
     block: list[list[float]] = []
     discarding = False  # after a malformed row inside a gesture: skip to the blank line
     pending = b""
@@ -118,6 +131,7 @@ def capture(port: str, path: str | os.PathLike, gestures: int | None = None, bau
                     conn.close()
                     conn = _reopen(port, baud, reconnect_s)
                     summary.reconnects += 1
+                    log(f"{port} is back: listening again")
                     pending = b""
                     continue
                 if not chunk:
