@@ -2,13 +2,14 @@
 #   make demo   set up, then run the whole pipeline once and print its report
 #   make test   set up (system packages too, when root on Debian/Ubuntu), then every test
 #   make lab    set up, then open JupyterLab on the notebooks
+#   make student  student copies of the lessons (no solutions, no outputs) in student/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
 OUT    ?= labkit-demo
 
-.PHONY: setup system-deps demo test lab constraints clean
+.PHONY: setup system-deps demo test lab student constraints clean
 
 setup: $(STAMP)
 
@@ -30,6 +31,9 @@ test: setup system-deps
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+student: setup
+	$(BIN)/labkit lessons student notebooks -o student
 
 # After upgrading a package: record the versions tested together.
 constraints: setup

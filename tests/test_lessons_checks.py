@@ -24,7 +24,6 @@ import contextlib
 import io
 import re
 import tempfile
-import textwrap
 import types
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labkit.deploy.sketch import arduino_float  # noqa: E402
+from labkit.lessons import replace_solutions  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = {
@@ -118,16 +118,7 @@ def run_imports(source: str, ns: dict) -> dict:
 
 def with_answer(solution: str, answer: str | tuple[str, ...]) -> str:
     """The solution cell with each BEGIN/END SOLUTION block replaced by an answer (one per block)."""
-    answers = (answer,) if isinstance(answer, str) else tuple(answer)
-    lines = solution.splitlines()
-    starts = [i for i, line in enumerate(lines) if BEGIN in line]
-    stops = [i for i, line in enumerate(lines) if END in line]
-    assert len(starts) == len(stops) == len(answers), f"{len(starts)} solution blocks, {len(answers)} answers"
-    for start, stop, text in reversed(list(zip(starts, stops, answers))):
-        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-        body = textwrap.indent(textwrap.dedent(text).strip("\n"), indent).splitlines()
-        lines = lines[: start + 1] + body + lines[stop:]
-    return "\n".join(lines)
+    return replace_solutions(solution, answer if isinstance(answer, str) else tuple(answer))
 
 
 # --- the namespace each exercise needs ---------------------------------------------------------

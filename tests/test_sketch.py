@@ -24,10 +24,13 @@ def _python_answers(tflite, x_float):
     return np.argmax(scores, axis=1), dequantize(scores, out.scale, out.zero_point)
 
 
-def test_gesture_sketch_prints_the_models_labels_on_the_emulated_board(gesture_tflite, tmp_path):
+@pytest.mark.parametrize("board,imu_library", [("nano33ble_sense", "Arduino_LSM9DS1"),
+                                               ("nano33ble_sense_rev2", "Arduino_BMI270_BMM150")])
+def test_gesture_sketch_prints_the_models_labels_on_the_emulated_board(gesture_tflite, tmp_path, board, imu_library):
     folder, cm = write_sketch(gesture_tflite, tmp_path, sketch="gestures", name="gesture_model",
-                              labels=LABELS, app="gesture")
+                              labels=LABELS, app="gesture", board=board)
     assert (folder / "gestures.ino").is_file()  # the folder is named after its .ino
+    assert f"#include <{imu_library}.h>" in (folder / "gestures.ino").read_text()
     x, _, _ = make_gestures(n_per_class=4, seed=21)
     lines = run_sketch_emulated(folder, tmp_path / "emu", readings=gesture_replay(x))
     printed = [l for l in lines if re.match(r"^\w+ scores=", l)]
@@ -123,13 +126,20 @@ def test_model_too_large_for_the_board_names_sizes_and_budget(tmp_path):
     assert not (tmp_path / "big").exists()
 
 
-def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path):
-    """The hand-written capture sketch, on the emulated board, prints what labkit's loader reads back."""
+@pytest.mark.parametrize("rev", [1, 2])
+def test_capture_sketch_output_loads_as_the_same_gestures(tmp_path, rev):
+    """The hand-written capture sketch, on the emulated board, prints what labkit's loader reads back,
+    built as shipped (Rev1) and with BOARD_REV set to 2 as a Rev2 owner does."""
     from pathlib import Path
 
     from labkit.datasets import load_gesture_csv
 
-    sketch = Path(__file__).resolve().parents[1] / "arduino" / "capture_imu"
+    shipped = Path(__file__).resolve().parents[1] / "arduino" / "capture_imu" / "capture_imu.ino"
+    sketch = tmp_path / "capture_imu"
+    sketch.mkdir()
+    text = shipped.read_text()
+    assert "#define BOARD_REV 1 " in text
+    (sketch / "capture_imu.ino").write_text(text.replace("#define BOARD_REV 1 ", f"#define BOARD_REV {rev} "))
     x, _, _ = make_gestures(n_per_class=1, seed=11)
     lines = run_sketch_emulated(sketch, tmp_path / "emu", readings=gesture_replay(x))
     text = "\n".join(l for l in lines if not l.startswith("#")) + "\n"

@@ -1,0 +1,156 @@
+"""The lessons as files: run a notebook and store its outputs clean, and make student copies.
+
+``labkit lessons run notebooks/05_cnn.ipynb`` executes a lesson top to bottom in its own folder
+(as nbval and JupyterLab do) and stores what it printed and drew, without what differs from run
+to run or from machine to machine: stderr, cell metadata, kernel versions. ``make test`` then
+re-runs every lesson under nbval and compares with what is stored.
+
+``labkit lessons student notebooks -o student`` writes the copies handed to learners: every
+block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the nbgrader convention) replaced
+by ``raise NotImplementedError()``, and every output cleared, so that the check cells - which
+stay - are what tells the learner whether an answer is right.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from labkit.errors import LabkitError
+from labkit.fileio import write_atomic
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUDENT_ANSWER = "# YOUR CODE HERE\nraise NotImplementedError()"
+METADATA = {  # all a stored lesson keeps: the same on every machine
+    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def _read(path: Path):
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise LabkitError(f"{path}: no such notebook") from None
+    except Exception as e:  # nbformat raises several kinds for a file that is not a notebook
+        raise LabkitError(f"{path} is not a readable notebook ({type(e).__name__}: {e})") from None
+
+
+def _write(nb, path: Path) -> Path:
+    import nbformat
+
+    return write_atomic(path, nbformat.writes(nb) + "\n")
+
+
+def replace_solutions(source: str, answers: str | tuple[str, ...] = STUDENT_ANSWER) -> str:
+    """``source`` with each BEGIN/END SOLUTION block's lines replaced by an answer (one for all
+    blocks, or one per block), indented as the marker is; the markers stay, as nbgrader keeps them."""
+    lines = source.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
+    stops = [i for i, line in enumerate(lines) if line.strip() == END]
+    if len(starts) != len(stops) or any(not a < b for a, b in zip(starts, stops)) or \
+            any(b > a for b, a in zip(stops, starts[1:])):
+        raise LabkitError(f"unbalanced solution markers: every {BEGIN!r} needs its own {END!r} after it")
+    answers = (answers,) * len(starts) if isinstance(answers, str) else tuple(answers)
+    if len(answers) != len(starts):
+        raise LabkitError(f"{len(starts)} solution blocks but {len(answers)} answers")
+    for start, stop, text in reversed(list(zip(starts, stops, answers))):
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        body = textwrap.indent(textwrap.dedent(text).strip("\n"), indent).splitlines()
+        lines = lines[: start + 1] + body + lines[stop:]
+    return "\n".join(lines)
+
+
+def clean(nb):
+    """Drop what differs between runs and machines: stderr streams, cell and kernel metadata;
+    number the cells ``cell-00``, ``cell-01``, ... so that a diff of two runs shows only outputs."""
+    nb.metadata = {k: dict(v) for k, v in METADATA.items()}
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"
+        cell.metadata = {}
+        if cell.cell_type == "code":
+            outputs = []
+            for o in cell.outputs:
+                if o.output_type == "stream" and o.name == "stderr":
+                    continue
+                if o.output_type == "stream" and outputs and outputs[-1].output_type == "stream":
+                    outputs[-1].text += o.text  # one block of text, as JupyterLab shows it
+                else:
+                    outputs.append(o)
+            cell.outputs = outputs
+    return nb
+
+
+def run(path: str | os.PathLike, timeout: float = 900) -> float:
+    """Execute the notebook at ``path`` in its folder, store its cleaned outputs in place; the
+    seconds it took. A cell that raises stops the run and nothing is written."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = Path(path).resolve()
+    nb = _read(path)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        raise LabkitError(f"{path.name}: a cell failed, so the stored notebook was left as it was:\n{e}") from None
+    seconds = time.monotonic() - start
+    _write(clean(nb), path)
+    return seconds
+
+
+def student_copy(nb):
+    """The learner's copy of a lesson: solutions replaced, outputs and execution counts cleared."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if any(line.strip() == BEGIN for line in cell.source.splitlines()):
+            cell.source = replace_solutions(cell.source)
+        cell.outputs, cell.execution_count = [], None
+    return clean(nb)
+
+
+def write_student_copies(source: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Student copies of a notebook, or of every ``*.ipynb`` in a folder, written into ``out``."""
+    source, out = Path(source), Path(out)
+    paths = sorted(source.glob("[0-9]*.ipynb")) if source.is_dir() else [source]
+    if not paths:
+        raise LabkitError(f"{source} holds no lesson notebooks (NN_name.ipynb)")
+    if out.resolve() in {p.parent.resolve() for p in paths}:
+        raise LabkitError(f"-o {out} is the lessons' own folder: student copies would replace the solutions")
+    return [_write(student_copy(_read(p)), out / p.name) for p in paths]
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+
+def _run_command(args) -> int:
+    for nb in args.notebooks:
+        print(f"{nb}: running ...", file=sys.stderr, flush=True)
+        print(f"{nb}: stored, {run(nb, timeout=args.timeout):.0f} s")
+    return 0
+
+
+def _student_command(args) -> int:
+    for path in write_student_copies(args.source, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lessons", help="run lessons and store their outputs; write student copies")
+    lsub = p.add_subparsers(dest="lessons_command", required=True)
+    r = lsub.add_parser("run", help="execute notebooks top to bottom and store their outputs, cleaned")
+    r.add_argument("notebooks", nargs="+", help="lesson notebooks (.ipynb)")
+    r.add_argument("--timeout", type=float, default=900, help="seconds one cell may take (default: 900)")
+    r.set_defaults(func=_run_command)
+    s = lsub.add_parser("student", help="copies without solutions and outputs, for learners")
+    s.add_argument("source", help="a lesson notebook, or a folder of them (notebooks/)")
+    s.add_argument("-o", "--out", required=True, help="folder for the copies (not the lessons' own)")
+    s.set_defaults(func=_student_command)
