@@ -559,3 +559,30 @@ def plot_hyperparameter_effects(results, metric: str = "val_mse", ax=None, basel
     ax.set_xscale("log")
     ax.set_xlabel(f"{metric} (log scale)")
     return fig
+
+
+def plot_grid(table, metric: str = "val_mse", ax=None, lower_is_better: bool = True) -> Figure:
+    """A small grid search as a heat map: ``table`` is a pandas DataFrame whose index and columns
+    are the values of two hyperparameters (their names as ``index.name`` / ``columns.name``) and
+    whose cells hold ``metric``. Each cell is labelled; the best one is framed."""
+    values = np.asarray(table, dtype=float)
+    if values.ndim != 2 or values.size == 0 or not np.isfinite(values).all():
+        raise LabkitError(f"the grid must be a non-empty 2-D table of numbers, got shape {values.shape}")
+    fig, ax = _axes(ax, (1.3 * values.shape[1] + 2.2, 0.9 * values.shape[0] + 1.4))
+    image = ax.imshow(values, cmap="viridis_r" if lower_is_better else "viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label=metric)
+    best = np.unravel_index(np.argmin(values) if lower_is_better else np.argmax(values), values.shape)
+    middle = (values.min() + values.max()) / 2
+    for (r, c), v in np.ndenumerate(values):
+        dark = (v > middle) if lower_is_better else (v < middle)  # dark cells get white text
+        ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=9, color="white" if dark else "black",
+                fontweight="bold" if (r, c) == best else "normal")
+    ax.add_patch(plt.Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, ec=COLORS[1], lw=2.5))
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_xticklabels([str(v) for v in table.columns])
+    ax.set_yticks(range(values.shape[0]))
+    ax.set_yticklabels([str(v) for v in table.index])
+    ax.set_xlabel(table.columns.name or "")
+    ax.set_ylabel(table.index.name or "")
+    ax.set_title(f"{metric}: best framed")
+    return fig

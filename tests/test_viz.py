@@ -235,6 +235,25 @@ def test_hyperparameter_effects_sorted_by_spread():
         viz.plot_hyperparameter_effects(results.drop(columns="value"))
 
 
+def test_grid_heat_map_labels_every_cell_and_frames_the_best():
+    import pandas as pd
+
+    table = pd.DataFrame([[0.30, 0.20, 0.25], [0.15, 0.12, 0.40]],
+                         index=pd.Index([4, 16], name="units"), columns=pd.Index([0, 0.001, 0.01], name="L2 factor"))
+    fig = viz.plot_grid(table)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.3g}" for v in table.to_numpy().ravel())
+    bold = [t.get_text() for t in ax.texts if t.get_fontweight() == "bold"]
+    assert bold == ["0.12"]  # the lowest error
+    frame = ax.patches[-1]
+    assert frame.get_xy() == (0.5, 0.5)  # around row 1, column 1
+    assert ax.get_xlabel() == "L2 factor" and ax.get_ylabel() == "units"
+    assert [t.get_text() for t in viz.plot_grid(table, lower_is_better=False).axes[0].texts
+            if t.get_fontweight() == "bold"] == ["0.4"]
+    with pytest.raises(LabkitError, match="2-D table of numbers"):
+        viz.plot_grid(pd.DataFrame([[0.1, float("nan")]]))
+
+
 # --- widgets ----------------------------------------------------------------------------------
 
 
