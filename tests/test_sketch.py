@@ -207,6 +207,9 @@ def test_tflm_backend_sketch(gesture_tflite, tmp_path):
     body = lambda p: p.read_text().split("*/", 1)[1]  # noqa: E731
     assert body(folder / "g.ino") == body(nn_folder / "g.ino")
     assert "Chirale_TensorFlowLite" in (folder / "g.ino").read_text()
+    # the library and the version the adapter was written for, in the headers a student opens
+    assert "Chirale_TensorFlowLite library (version 2.0.0" in cpp
+    assert "version 2.0.0" in (folder / "m.h").read_text()
 
 
 def test_emulated_serial_prints_floats_as_the_arduino_core_does(tmp_path):

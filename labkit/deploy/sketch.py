@@ -29,7 +29,9 @@ BACKENDS = ("labkit-nn", "tflm")
 # The TFLite Micro back end: the library from the Arduino Library Manager whose API the
 # adapter follows (MicroInterpreter(model, resolver, arena, size), MicroMutableOpResolver).
 TFLM_LIBRARY, TFLM_HEADER = "Chirale_TensorFlowLite", "Chirale_TensorFlowLite.h"
-TFLM_API = "TFLite Micro's current API: MicroInterpreter(model, resolver, arena, size), no ErrorReporter"
+TFLM_LIBRARY_VERSION = "2.0.0"  # its library.properties: includes Chirale_TensorFlowLite.h, mbed_nano among its boards
+TFLM_API = (f"version {TFLM_LIBRARY_VERSION} from the Arduino Library Manager, TFLite Micro's current API: "
+            "MicroInterpreter(model, resolver, arena, size), no ErrorReporter")
 _TFLM_ADDERS = {
     "ADD": "AddAdd", "AVERAGE_POOL_2D": "AddAveragePool2D", "CONCATENATION": "AddConcatenation",
     "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize",
