@@ -63,6 +63,20 @@ def test_model_too_large_for_the_board_fails_with_the_sizes(tmp_path):
     assert "does not fit" in msg and "1 MB flash" in msg and "FLASH" in msg and "overflowed" in msg
 
 
+def test_model_whose_arena_is_too_large_for_the_ram_fails_with_the_sizes(tmp_path):
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.keras import keras
+
+    inp = keras.Input((200, 200, 4))  # 160,000 int8 inputs and as many outputs: 320 KB of arena > 256 KB RAM
+    model = keras.Model(inp, keras.layers.DepthwiseConv2D(1)(inp))  # a few bytes of weights
+    tfl = to_int8_tflite(model, np.random.default_rng(0).normal(size=(4, 200, 200, 4)).astype("float32"), samples=4)
+    with pytest.raises(LabkitError) as e:
+        verify(tfl, samples=1, target="cortex-m4", workdir=tmp_path, references=("litert",))
+    msg = str(e.value)
+    assert "does not fit" in msg and "256 KB RAM" in msg and "RAM" in msg and "overflowed" in msg
+    assert "320000-byte arena" in msg
+
+
 def test_cli_verify_all_targets(gesture_tflite, tmp_path, capsys):
     path = tmp_path / "g.tflite"
     path.write_bytes(gesture_tflite)
