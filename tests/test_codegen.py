@@ -217,11 +217,17 @@ def test_memory_plan_of_a_chain_with_scratch_reaches_the_lower_bound(specs):
 # ---- the command line ---------------------------------------------------------------------
 
 
-def test_codegen_command_writes_a_folder_that_verify_checks(gesture_tflite, tmp_path, capsys):
+@pytest.fixture
+def model_file(gesture_tflite, tmp_path):
+    path = tmp_path / "gesture.tflite"
+    path.write_bytes(gesture_tflite)
+    return path
+
+
+def test_codegen_command_writes_a_folder_that_verify_checks(model_file, tmp_path, capsys):
     from labkit import cli
 
-    model = tmp_path / "gesture.tflite"
-    model.write_bytes(gesture_tflite)
+    model = model_file
     assert cli.main(["codegen", str(model), "-o", str(tmp_path / "out"), "--name", "my_model"]) == 0
     assert "arena: 736 bytes" in capsys.readouterr().out
     header = (tmp_path / "out" / "my_model.h").read_text()
@@ -239,11 +245,10 @@ def test_codegen_command_writes_a_folder_that_verify_checks(gesture_tflite, tmp_
     (["codegen", "{tmp}/missing.tflite", "-o", "{tmp}/out"], "missing.tflite"),
     (["verify", "{tmp}/missing.tflite"], "missing.tflite"),
 ])
-def test_codegen_and_verify_mistakes_give_one_line_not_a_traceback(gesture_tflite, tmp_path, capsys, argv, words):
+def test_codegen_and_verify_mistakes_give_one_line_not_a_traceback(model_file, tmp_path, capsys, argv, words):
     from labkit import cli
 
-    model, file = tmp_path / "gesture.tflite", tmp_path / "notes.txt"
-    model.write_bytes(gesture_tflite)
+    model, file = model_file, tmp_path / "notes.txt"
     file.write_text("mine")
     assert cli.main([a.format(model=model, file=file, tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
@@ -252,11 +257,9 @@ def test_codegen_and_verify_mistakes_give_one_line_not_a_traceback(gesture_tflit
 
 
 @pytest.mark.parametrize("samples", ["0", "-3", "many"])
-def test_verify_refuses_a_bad_sample_count(gesture_tflite, tmp_path, capsys, samples):
+def test_verify_refuses_a_bad_sample_count(model_file, capsys, samples):
     from labkit import cli
 
-    model = tmp_path / "gesture.tflite"
-    model.write_bytes(gesture_tflite)
     with pytest.raises(SystemExit) as e:
-        cli.main(["verify", str(model), "--samples", samples])
+        cli.main(["verify", str(model_file), "--samples", samples])
     assert e.value.code == 2 and "--samples" in capsys.readouterr().err

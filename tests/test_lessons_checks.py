@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labkit.deploy.sketch import arduino_float  # noqa: E402
-from labkit.lessons import replace_solutions  # noqa: E402
+from labkit.lessons import BEGIN, END, replace_solutions  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = {
@@ -52,7 +52,6 @@ LESSONS = {
     "08": "08_quantization.ipynb",
     "09": "09_deployment.ipynb",
 }
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 # --- reading the notebooks ----------------------------------------------------------------------
@@ -118,7 +117,7 @@ def run_imports(source: str, ns: dict) -> dict:
 
 def with_answer(solution: str, answer: str | tuple[str, ...]) -> str:
     """The solution cell with each BEGIN/END SOLUTION block replaced by an answer (one per block)."""
-    return replace_solutions(solution, answer if isinstance(answer, str) else tuple(answer))
+    return replace_solutions(solution, answer)
 
 
 # --- the namespace each exercise needs ---------------------------------------------------------

@@ -17,13 +17,15 @@ L = keras.layers
 SEEDS = range(5)
 
 
-def _bit_exact(model, x, tmp_path, config, kinds, per_channel=True):
+def _bit_exact(model, x, tmp_path, config, kinds) -> set[str]:
+    """Convert, check that ``kinds`` are among the ops, compare with both references; the ops."""
     tfl = to_int8_tflite(model, x, seed=0)
     ops = [op.kind for op in read_tflite(tfl).ops]
     assert set(kinds) <= set(ops), (config, ops)
     report = verify(tfl, samples=25, target="host", workdir=tmp_path, sanitize=True)
     for ref in ("litert", "tflm"):
         assert report.check(ref).mismatched_bytes == 0, (ref, config, ops)
+    return set(ops)
 
 
 def _data(rng, shape, n=48):
@@ -36,6 +38,14 @@ def _randomize(model, rng):
         weights = layer.get_weights()
         if weights:
             layer.set_weights([(rng.normal(0, rng.uniform(0.1, 1.0), size=w.shape)).astype("float32") for w in weights])
+
+
+def _after_dense(fn, shape, rng, tmp_path, config, kinds) -> set[str]:
+    """``fn`` applied to a Dense layer's output (random weights, so a random input scale), checked."""
+    inp = keras.Input(shape)
+    model = keras.Model(inp, L.Lambda(fn)(L.Dense(shape[-1])(inp)))
+    _randomize(model, rng)
+    return _bit_exact(model, _data(rng, shape), tmp_path, config, kinds)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -97,14 +107,12 @@ def test_concatenation_random_configs(seed, tmp_path):
     inp = keras.Input(shape)
     # each piece its own scale (a Dense with its own weights) and size along the axis
     parts = []
-    for k in range(pieces):
+    for _ in range(pieces):
         width = int(rng.integers(1, 4))
-        part = L.Dense(width * (shape[-1] if axis != rank else 1))(inp)
-        if axis != rank:  # grow along `axis`: reshape the extra features into that axis
-            new = list(shape)
-            new[axis - 1] = shape[axis - 1] * width
-            part = L.Reshape(tuple(new))(L.Lambda(lambda t, a=axis, w=width: tf.concat([t[..., : shape[-1]]] * w, a))(part))
-        parts.append(part)
+        if axis == rank:
+            parts.append(L.Dense(width)(inp))
+        else:  # `width` copies of the piece side by side along `axis`
+            parts.append(L.Lambda(lambda t, w=width: tf.concat([t] * w, axis))(L.Dense(shape[-1])(inp)))
     model = keras.Model(inp, L.Concatenate(axis=axis)(parts))
     _randomize(model, rng)
     _bit_exact(model, _data(rng, shape), tmp_path, config, ["CONCATENATION"])
@@ -117,11 +125,7 @@ def test_pad_random_configs(seed, tmp_path):
     shape = tuple(int(v) for v in rng.integers(1, 6, size=3))
     pads = [[0, 0]] + [[int(rng.integers(0, 3)), int(rng.integers(0, 3))] for _ in shape]
     pads[1 + int(rng.integers(0, 3))][1] += 1  # pad somewhere, at least
-    config = dict(shape=shape, pads=pads)
-    inp = keras.Input(shape)
-    model = keras.Model(inp, L.Lambda(lambda t: tf.pad(t, pads))(L.Dense(shape[-1])(inp)))
-    _randomize(model, rng)
-    _bit_exact(model, _data(rng, shape), tmp_path, config, ["PAD"])
+    _after_dense(lambda t: tf.pad(t, pads), shape, rng, tmp_path, dict(shape=shape, pads=pads), ["PAD"])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -137,9 +141,5 @@ def test_strided_slice_random_configs(seed, tmp_path):
             a, b = 0, n
         index.append(slice(a, b, step) if step > 0 else slice(b - 1, (a - 1) if a > 0 else None, step))
     config = dict(shape=shape, index=index)
-    inp = keras.Input(shape)
-    model = keras.Model(inp, L.Lambda(lambda t: t[tuple(index)])(L.Dense(shape[-1])(inp)))
-    _randomize(model, rng)
-    _bit_exact(model, _data(rng, shape), tmp_path, config, [])  # STRIDED_SLICE, or SLICE when the steps are 1
-    kinds = {op.kind for op in read_tflite(to_int8_tflite(model, _data(rng, shape), seed=0)).ops}
-    assert kinds & {"STRIDED_SLICE", "SLICE"}, (config, kinds)
+    kinds = _after_dense(lambda t: t[tuple(index)], shape, rng, tmp_path, config, [])
+    assert kinds & {"STRIDED_SLICE", "SLICE"}, (config, kinds)  # SLICE when every step is 1

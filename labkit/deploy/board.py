@@ -37,9 +37,6 @@ NO_ANSWER = ("no board answered on {port}: is it the Nano 33 BLE's port (`arduin
 def check_port(port: str) -> None:
     """Fail early, saying what to do, when ``port`` cannot be the board's serial port. Only device
     paths are checked (/dev/...); names such as COM3 are left to the tools that open them."""
-    if not port:
-        raise LabkitError("give the board's serial port with --port (e.g. /dev/ttyACM0 or COM3); "
-                          "`arduino-cli board list` shows it")
     if port.startswith("/dev/"):
         if not os.path.exists(port):
             raise LabkitError(NO_PORT.format(port=port))
