@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (as root on Debian/Ubuntu) or explain how to install the programs the tests need:
-# the host C compiler, the ARM cross-compiler with its C library, and the Cortex-M4 emulator.
+# the host C compiler, the ARM cross-compiler with its C library, the Cortex-M4 emulator, and
+# PostgreSQL (a throwaway server for the shared-study tests of `labkit search`).
 set -euo pipefail
 
 need=()
@@ -15,6 +16,8 @@ fi
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 # lessons 05, 07 and 08 train on Fashion-MNIST, packaged by Debian (they fall back to digits)
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
+# `labkit search --storage postgresql://` is tested against a throwaway PostgreSQL server (initdb + pg_ctl)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -29,9 +32,9 @@ fi
 cat >&2 <<MSG
 The tests need these system packages, which are missing: ${need[*]}
   Debian/Ubuntu (and Windows with WSL):
-    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist
+    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist postgresql
   macOS (Homebrew):
-    brew install --cask gcc-arm-embedded && brew install qemu
+    brew install --cask gcc-arm-embedded && brew install qemu postgresql
 Then run the command again.
 MSG
 exit 1
