@@ -1,0 +1,93 @@
+"""A board budget (flash, RAM, instructions, MACs), sizes as people write them, and NetScore."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from labkit.errors import LabkitError
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+
+def parse_size(text, what: str = "size") -> int:
+    """Bytes from ``16384``, ``16K``, ``16KB``, ``16KiB``, ``1.5M`` (K = 1024 bytes, as boards count)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+        unit = m.group(2).lower() if m else None
+        if m is None or unit not in _UNITS:
+            raise LabkitError(f"{what} {text!r}: not a size I know; write bytes (16384) or K/KB/M/MB "
+                              "(16K = 16KB = 16384 bytes)")
+        value = float(m.group(1)) * _UNITS[unit]
+        if value != int(value):
+            raise LabkitError(f"{what} {text!r} is not a whole number of bytes")
+        value = int(value)
+    if value < 1:
+        raise LabkitError(f"{what} {text!r} must be at least 1 byte")
+    return value
+
+
+def parse_count(text, what: str = "count") -> int:
+    """A whole number >= 1 such as ``100000``, ``100_000``, ``100k`` or ``1.5M`` (k = 1000 here)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:[._]\d+)*)\s*([kKmM]?)\s*", str(text))
+        if m is None:
+            raise LabkitError(f"{what} {text!r}: expected a whole number such as 100000, 100k or 1.5M")
+        digits = m.group(1).replace("_", "")
+        value = float(digits) * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    if value < 1 or value != int(value):
+        raise LabkitError(f"{what} {text!r} must be a whole number of at least 1")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the board allows: flash and RAM in bytes; instructions per inference and MACs, if bounded."""
+
+    flash_bytes: int
+    ram_bytes: int
+    instructions: int | None = None
+    macs: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def violations(self, figures: dict) -> list[str]:
+        """Why ``figures`` (flash_bytes, ram_bytes, instructions, macs) do not fit; empty when they do."""
+        out = []
+        for key, label, unit in (("flash_bytes", "flash", " B"), ("ram_bytes", "RAM", " B"),
+                                 ("instructions", "instructions", ""), ("macs", "MACs", "")):
+            limit, value = getattr(self, key), figures.get(key)
+            if limit is not None and value is not None and value > limit:
+                out.append(f"{label} {value:,}{unit} > {limit:,}{unit}")
+        return out
+
+    def constraint_values(self, figures: dict) -> list[float]:
+        """Optuna constraint values: (value - limit) / limit per bounded figure; <= 0 means it fits.
+
+        A figure that was not measured (the build stopped earlier) counts as far over its limit.
+        """
+        out = []
+        for key in ("flash_bytes", "ram_bytes", "instructions", "macs"):
+            limit = getattr(self, key)
+            if limit is None:
+                continue
+            value = figures.get(key)
+            out.append(10.0 if value is None else (value - limit) / limit)
+        return out
+
+
+def netscore(accuracy: float | None, params: int, macs: int) -> float | None:
+    """NetScore (Wong 2018): 20 log10(a^2 / (p^0.5 m^0.5)), a = accuracy in %, p and m in millions.
+
+    Higher is better. None when accuracy is unknown or zero, or the model has no parameters/MACs.
+    """
+    if accuracy is None or accuracy <= 0 or params <= 0 or macs <= 0:
+        return None
+    a = 100.0 * accuracy
+    return 20.0 * math.log10(a**2 / (math.sqrt(params / 1e6) * math.sqrt(macs / 1e6)))
