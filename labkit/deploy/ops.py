@@ -82,6 +82,10 @@ def _scalar(t: Tensor) -> tuple[float, int]:
 def _multipliers(reals: list[float], name: str) -> tuple[CArray, CArray]:
     lit = [qm.quantize_multiplier(r, qm.LITERT) for r in reals]
     tfl = [qm.quantize_multiplier(r, qm.TFLM) for r in reals]
+    big = [r for r, (_, s) in zip(reals, tfl) if s > 30]
+    if big:  # a left shift past 31 bits is undefined in C (and in TFLite's own kernels)
+        raise qm.OutOfRange(f"a rescale factor of {big[0]:g} (input scale x weight scale / output scale); "
+                            "it must be below 2^30. Check the quantization of the model")
 
     def arr(pairs, k, dtype):
         return np.array([p[k] for p in pairs], dtype)
@@ -108,6 +112,14 @@ def _fully_connected(g: Graph, op: Op, name: str) -> Lowered:
         raise _fail(op, "shuffled weights formats are not supported")
     out_features, in_features = w.shape
     batches = x.size // in_features
+    if batches * in_features != x.size or y.size != batches * out_features:
+        raise _fail(op, f"weights {list(w.shape)} do not take the input {list(x.shape)} to the output "
+                        f"{list(y.shape)} (FULLY_CONNECTED weights are [outputs, inputs])")
+    if len(w.scale) not in (1, out_features) or (w.per_channel and w.quantized_dimension != 0):
+        raise _fail(op, f"the weights must be quantized per tensor or per output feature "
+                        f"({len(w.scale)} scales along axis {w.quantized_dimension}, {out_features} outputs)")
+    if b is not None and b.size != out_features:
+        raise _fail(op, f"the bias has {b.size} values for {out_features} outputs")
     s_in, z_in = _scalar(x)
     s_out, z_out = _scalar(y)
     reals = [s_in * float(ws) / s_out for ws in w.scale]
@@ -204,7 +216,25 @@ def lower(g: Graph) -> list[Lowered]:
             f"labkit-nn does not support the op(s) {', '.join(problems)}.{hint} "
             f"Supported ops: {', '.join(supported_ops())}."
         )
-    return [LOWERINGS[op.kind](g, op, f"op{op.index}_{op.kind.lower()}") for op in g.ops]
+    lowered = []
+    for op in g.ops:
+        try:
+            low = LOWERINGS[op.kind](g, op, f"op{op.index}_{op.kind.lower()}")
+        except qm.OutOfRange as e:
+            raise _fail(op, str(e)) from None
+        _check_int32(op, low)
+        lowered.append(low)
+    return lowered
+
+
+def _check_int32(op: Op, low: Lowered) -> None:
+    """Every integer that goes into a C parameter struct fits its int32 field."""
+    structs = ([low.struct] if low.struct else []) + list(low.structs)
+    for fields in [s[-1] for s in structs] + ([low.tflm_fields] if low.tflm_fields else []):
+        for key, value in fields.items():
+            if isinstance(value, (int, np.integer)) and not -(2**31) <= int(value) < 2**31:
+                raise _fail(op, f"its parameter {key} = {int(value)} does not fit in 32 bits; the shapes or "
+                                "quantization of the model are out of range")
 
 
 from labkit.deploy import ops_conv  # noqa: E402,F401  (registers the conv-family lowerings)

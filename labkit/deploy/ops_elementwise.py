@@ -186,6 +186,8 @@ def _requantize(g: Graph, op: Op, name: str) -> Lowered:
 
 
 def _same_quantization(op: Op, a: Tensor, y: Tensor) -> None:
+    if y.dtype != np.int8:
+        raise _fail(op, f"the output is {y.dtype.name}; labkit-nn moves int8 data only (full-int8 models)")
     if a.dtype != y.dtype or (len(a.scale) and (_scalar(a) != _scalar(y))):
         raise _fail(op, f"input '{a.name}' and the output are quantized differently; labkit-nn copies bytes here, "
                         "as TFLite Micro does, so they must share scale and zero point")

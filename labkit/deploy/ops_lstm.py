@@ -92,7 +92,9 @@ def _reject_variants(g: Graph, op: Op) -> None:
 
 def _quantized_cell_clip(op: Op, cell_clip: float, cell_scale: float) -> int:
     """The clip on the int16 cell state (-1: none), identical in both references or refused."""
-    if cell_clip <= 0:
+    if not math.isfinite(cell_clip) or cell_clip < 0:
+        raise _fail(op, f"cell_clip {cell_clip!r}; it must be finite and not negative (0: no clip)")
+    if cell_clip == 0:
         return -1
     # LiteRT: float32 division, applied if the result is > 0; TFLM: double, applied if cell_clip > 0
     litert = int(min(max(float(f32(cell_clip) / f32(cell_scale)), -32768.0), 32767.0))
@@ -117,6 +119,8 @@ def _lstm(g: Graph, op: Op, name: str) -> Lowered:
     if batch != 1:
         raise _fail(op, f"batch size {batch}: build the model with Input(..., batch_size=1)")
     features = x.shape[2]
+    if len(ins[_INPUT_WEIGHTS[0]].shape) != 2:
+        raise _fail(op, f"the input-to-input weights have shape {list(ins[_INPUT_WEIGHTS[0]].shape)}; expected [units, features]")
     units = ins[_INPUT_WEIGHTS[0]].shape[0]
     if y.size != steps * units:
         raise _fail(op, f"the output has shape {list(y.shape)}, expected {steps} steps of {units} units")
@@ -182,6 +186,8 @@ def _lstm(g: Graph, op: Op, name: str) -> Lowered:
     # both decompose the scales the two-rounding way; all these scales are below 1 anyway.
     lit = [qm.quantize_multiplier(r, qm.TFLM) for r in litert_reals]
     tfl = [qm.quantize_multiplier(r, qm.TFLM) for r in tflm_reals]
+    if max(s for _, s in lit + tfl) > 30:
+        raise _fail(op, "a gate's rescale factor is 2^30 or more; check the quantization of the model")
     mult = CArray("int32_t", f"{name}_multiplier", np.array([m for m, _ in lit], np.int32),
                   "requantization multipliers, Q0.31: input part of i, f, c, o; recurrent part; h; f*c; i*g")
     shift = CArray("int8_t", f"{name}_shift", np.array([s for _, s in lit], np.int8), "and their shifts")

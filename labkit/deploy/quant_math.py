@@ -16,6 +16,10 @@ import numpy as np
 LITERT, TFLM = "litert", "tflm"
 
 
+class OutOfRange(ValueError):
+    """A scale whose integer form does not fit the kernels' arithmetic (lowering names the op)."""
+
+
 def quantize_multiplier(real: float, reference: str = LITERT) -> tuple[int, int]:
     """``real`` as (Q0.31 multiplier, power-of-two shift): real ~= m * 2^shift / 2^31."""
     if real == 0.0:
