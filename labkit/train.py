@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labkit.datacheck import check_classifier_data, check_int, check_training_options
 from labkit.keras import keras
 
 
@@ -56,7 +57,19 @@ def fit_classifier(
 
     ``patience``: stop early when the validation loss has not improved for that many
     epochs, and keep the best weights. ``callbacks``: more Keras callbacks (pruning needs one).
+
+    Before any training, arrays are checked (:mod:`labkit.datacheck`): samples shaped like the
+    model's input, no NaN or infinite value, one label per sample, each a class the model outputs;
+    and ``epochs`` >= 0, ``batch_size`` >= 1, ``learning_rate`` in (0, 1]. A problem raises a
+    :class:`~labkit.errors.DatasetError` (or :class:`~labkit.errors.LabkitError`) saying which.
     """
+    epochs, batch_size, learning_rate = check_training_options(epochs, batch_size, learning_rate)
+    if patience is not None:
+        patience = check_int(patience, "patience", 0)
+    if isinstance(x, np.ndarray):
+        check_classifier_data(model, x, y if isinstance(y, (np.ndarray, list, tuple)) else None)
+    if validation_data is not None and len(validation_data) >= 2 and isinstance(validation_data[0], np.ndarray):
+        check_classifier_data(model, validation_data[0], validation_data[1], "validation_data x", "validation_data y")
     set_seed(seed)
     compile_classifier(model, learning_rate)
     callbacks = list(callbacks)
