@@ -27,7 +27,8 @@ def _codegen(args) -> int:
     from labkit.deploy.codegen import generate_c
 
     labels = args.labels.split(",") if args.labels else None
-    m = generate_c(args.model, args.out, name=args.name, labels=labels, reference=args.reference, source=args.model)
+    m = generate_c(args.model, args.out, name=args.name, labels=labels, reference=args.reference,
+                   source=Path(args.model).name, force=args.force)
     print(f"wrote {', '.join(str(f) for f in m.files)}")
     print(f"ops: {', '.join(m.ops)}")
     print(f"weights: {m.weights_bytes} bytes  arena: {m.arena_bytes} bytes  MACs: {m.macs}")
@@ -45,7 +46,9 @@ def _verify(args) -> int:
         cm = CModel.from_folder(model)
         model = str(cm.out_dir / f"{cm.name}.tflite")
     inputs = load_inputs(args.data, model) if args.data else None
-    reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t).as_dict() for t in targets]
+    references = ("tflm", "litert") if args.reference == "both" else (args.reference,)
+    reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t, references=references).as_dict()
+               for t in targets]
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
@@ -119,19 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("codegen", help="write labkit-nn C for an int8 .tflite")
     c.add_argument("model", help="an int8 .tflite file")
     c.add_argument("-o", "--out", required=True, help="output folder")
-    c.add_argument("--name", default="model", help="C name prefix (default: model)")
+    c.add_argument("--name", default="model",
+                   help="C name prefix: letters, digits, underscores, at most 48, not a C keyword (default: model)")
     c.add_argument("--labels", help="comma-separated class labels, one per output")
     c.add_argument("--reference", choices=("tflm", "litert"), default="tflm",
                    help="whose integer arithmetic to reproduce bit for bit: TFLite Micro (default) or LiteRT")
+    c.add_argument("--force", action="store_true",
+                   help="replace the output folder even if it was changed since labkit made it (never a folder labkit did not make)")
     c.set_defaults(func=_codegen)
 
-    v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters")
+    v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters",
+                       description="Build the generated C and compare every output byte with the reference "
+                       "interpreters (each runs in a child process: one that refuses or crashes on the model is "
+                       "left out, and the report's *_not_run line says why).",
+                       epilog="exit status: 0 bit-exact with every reference that ran, 1 a mismatch, "
+                       "2 an error (invalid model, no reference could run it, a tool missing), 130 interrupted")
     v.add_argument("model", help="an int8 .tflite file, or a folder written by `labkit codegen` (its C is checked as it is)")
     v.add_argument("--target", choices=("host", "cortex-m4", "all"), default="host",
                    help="host: gcc on this machine; cortex-m4: arm-none-eabi-gcc + QEMU mps2-an386; all: both")
     v.add_argument("--samples", type=positive_int, default=100, help="random int8 inputs to compare (default: 100)")
     v.add_argument("--data", help="samples to use instead of random ones: .npy, or .npz with an array 'x' "
                    "(float samples are quantized with the model's input scale)")
+    v.add_argument("--reference", choices=("both", "tflm", "litert"), default="both",
+                   help="which reference interpreters to check against: TFLite Micro, LiteRT (BUILTIN_REF), "
+                   "or both (default)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
 

@@ -104,7 +104,7 @@ def test_gesture_app_refuses_a_model_of_another_shape(tmp_path):
 def test_an_existing_foreign_folder_is_left_alone(gesture_tflite, tmp_path):
     (tmp_path / "g").mkdir()
     (tmp_path / "g" / "notes.txt").write_text("mine")
-    with pytest.raises(LabkitError, match="not a labkit sketch"):
+    with pytest.raises(LabkitError, match="not empty and was not made by labkit"):
         write_sketch(gesture_tflite, tmp_path, sketch="g")
     assert [p.name for p in (tmp_path / "g").iterdir()] == ["notes.txt"]
 

@@ -7,10 +7,12 @@ The folder is self-contained: copy it into any C project or Arduino sketch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,14 +26,28 @@ from labkit.deploy.ir import Graph, Tensor
 from labkit.deploy.quant_math import LITERT, TFLM
 from labkit.deploy.tflite_reader import read_tflite
 from labkit.errors import LabkitError, UnsupportedModelError
-from labkit.fileio import write_atomic
+from labkit.fileio import build_folder, check_replaceable, sha256, write_atomic
 
 _C_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+C_NAME_MAX = 48  # the longest function it makes (NAME_dequantize_output) stays within 63 characters
 _C_KEYWORDS = set(
+    # C99/C11/C23 and C++ keywords (the sketch is C++), the Arduino entry points, main
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local "
+    "alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual "
+    "and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval constinit "
+    "const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export friend mutable "
+    "namespace new noexcept not not_eq operator or or_eq private protected public reinterpret_cast requires "
+    "static_cast template this throw try typeid typename using virtual wchar_t xor xor_eq "
     "main setup loop".split()
 )
+# NAME.h would shadow these headers for code compiled with the model's folder on its include path
+_HEADER_NAMES = {h.lower() for h in (
+    "assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg "
+    "stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar wctype "
+    "Arduino Arduino_LSM9DS1 Arduino_BMI270_BMM150 Chirale_TensorFlowLite labkit_nn labkit_nn_config "
+    "lk_verify_main lk_replay lk_replay_imu".split())}
 
 
 @dataclass
@@ -69,6 +85,7 @@ class CModel:
     reference: str
     labels: list[str] = field(default_factory=list)
     input_range: tuple[float, float] = (-128.0, 127.0)  # float values the input quantizes without clamping
+    generation: str = ""  # stamped into NAME.c and NAME.h: which files belong together
 
     @property
     def sources(self) -> list[Path]:
@@ -82,9 +99,18 @@ class CModel:
         d["input_range"] = list(self.input_range)
         return d
 
+    def placed_in(self, folder: str | os.PathLike) -> "CModel":
+        """The same model, its files in ``folder``."""
+        folder = Path(folder).resolve()  # builds run elsewhere: keep the paths absolute
+        return dataclasses.replace(self, out_dir=folder, files=[folder / f.name for f in self.files])
+
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "CModel":
-        """The CModel of a folder written by generate_c (it holds NAME.json and NAME.tflite)."""
+        """The CModel of a folder written by generate_c (it holds NAME.json and NAME.tflite).
+
+        Refuses a folder whose files do not belong together: NAME.json records the sha256 of
+        NAME.tflite, and NAME.c / NAME.h carry the generation NAME.json names. The C may be
+        edited by hand (``verify`` then checks it as it is); a file of another model may not."""
         folder = Path(folder).resolve()
         found = sorted(folder.glob("*.json"))
         found = [f for f in found if (folder / f"{f.stem}.tflite").exists()]
@@ -93,15 +119,40 @@ class CModel:
                 f"{folder} does not hold one labkit-generated model (NAME.json next to NAME.tflite); "
                 "generate one with `labkit codegen MODEL.tflite -o DIR`"
             )
-        d = json.loads(found[0].read_text())
-        for k in ("input", "output"):
-            d[k] = TensorInfo(**{**d[k], "shape": tuple(d[k]["shape"])})
-        d["files"] = [folder / f for f in d["files"]]
-        d["input_range"] = tuple(d["input_range"])
-        missing = [f.name for f in d["files"] if not f.exists()]
+        path = found[0]
+        again = "generate the model again (labkit codegen MODEL.tflite -o DIR)"
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            written = d["sha256"]
+            if not (isinstance(d, dict) and str(d.get("made_by", "")).startswith("labkit") and isinstance(written, dict)):
+                raise KeyError("made_by")
+            kwargs = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d and f.name != "out_dir"}
+            for k in ("input", "output"):
+                kwargs[k] = TensorInfo(**{**d[k], "shape": tuple(int(n) for n in d[k]["shape"])})
+            names = [str(f) for f in d["files"]]
+            kwargs["input_range"] = tuple(float(v) for v in d["input_range"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise LabkitError(f"{path} is not a manifest this labkit wrote (damaged, edited, or from an older "
+                              f"version: {type(e).__name__} {e}): {again}") from None
+        check_c_name(kwargs.get("name", ""))
+        bad = [n for n in names if Path(n).name != n or n in ("", ".", "..")]
+        if bad or any(info.ctype not in ("int8_t", "float") for info in (kwargs["input"], kwargs["output"])):
+            raise LabkitError(f"{path} lists files or types labkit does not write ({bad[:3]}): {again}")
+        name = kwargs["name"]
+        missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            raise LabkitError(f"{folder} is missing {', '.join(missing)}: generate the model again")
-        return cls(out_dir=folder, **d)
+            raise LabkitError(f"{folder} is missing {', '.join(missing)}: {again}")
+        tflite = f"{name}.tflite"
+        if path.stem != name or tflite not in names or written.get(tflite) != sha256(folder / tflite):
+            raise LabkitError(f"{folder / tflite} is not the model {path.name} was generated from (the folder mixes "
+                              f"files of two generations, or one was replaced): {again}")
+        stamp = f"generation {kwargs.get('generation') or '?'}"
+        for n in (f"{name}.c", f"{name}.h"):
+            if n not in names or stamp not in (folder / n).read_text(encoding="utf-8", errors="replace")[:4096]:
+                raise LabkitError(f"{folder / n} does not belong to {path.name} (it is not of {stamp}: a file of "
+                                  f"another model or generation): {again}")
+        kwargs["files"] = [folder / n for n in names]
+        return cls(out_dir=folder, **kwargs)
 
 
 # ---- C literals ---------------------------------------------------------------
@@ -151,6 +202,27 @@ def cstring(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+COMMENT_MAX = 240  # characters of one name or text in a comment; longer ones are cut, saying so
+
+
+def ccomment(text, limit: int = COMMENT_MAX) -> str:
+    """``text`` made safe inside a C or C++ comment, ``/* ... */`` or ``// ...``, on one line.
+
+    Nothing can end the comment early or carry it on: ``*/`` and ``/*`` are split, ``??`` too
+    (trigraphs: ``??/`` is a backslash), backslashes (line splices), newlines, control and
+    non-ASCII characters (bidirectional controls among them) become ``U+XXXX``; at most
+    ``limit`` characters of the text are kept."""
+    text = str(text)
+    cut = ""
+    if len(text) > limit:
+        text, cut = text[:limit], f" ... ({len(text):,} characters)"
+    out = "".join(ch if 32 <= ord(ch) < 127 and ch != "\\" else ("U+%04X" % ord(ch)) for ch in text)
+    out = re.sub(r"\*(?=/)", "* ", out)
+    out = re.sub(r"/(?=\*)", "/ ", out)
+    out = re.sub(r"\?(?=\?)", "? ", out)
+    return out + cut
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("labkit.deploy", "templates"),
@@ -159,15 +231,29 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(cfloat=cfloat, cliteral=cliteral, cvalues=cvalues, cstring=cstring)
+    env.filters.update(cfloat=cfloat, cliteral=cliteral, cvalues=cvalues, cstring=cstring, ccomment=ccomment)
     return env
 
 
 def check_c_name(name: str) -> str:
-    if not _C_IDENT.match(name or "") or name in _C_KEYWORDS:
+    """``name`` if it can prefix the generated C's identifiers and name its files, else a LabkitError with the rule."""
+    name = name if isinstance(name, str) else ""
+    why = None
+    if not _C_IDENT.match(name):
+        why = "use only letters, digits and underscores, starting with a letter or an underscore"
+    elif len(name) > C_NAME_MAX:
+        why = f"it has {len(name)} characters; use at most {C_NAME_MAX}"
+    elif name in _C_KEYWORDS:
+        why = "it is a C or C++ keyword (or main/setup/loop)"
+    elif name.startswith("__") or re.match(r"^_[A-Z]", name):
+        why = "names starting with __ or _ and a capital letter are reserved in C"
+    elif name.lower() in _HEADER_NAMES or name.lower().startswith("labkit_nn"):
+        why = f"{name}.h would hide a standard, Arduino or labkit_nn header"
+    if why:
+        shown = repr(name if len(name) <= 60 else name[:60] + "...")
         raise LabkitError(
-            f"{name!r} cannot name a C model: use letters, digits and underscores, starting with a letter "
-            "(e.g. gesture_model), and not a C keyword"
+            f"{shown} cannot name a C model: {why}. The rule: [A-Za-z_][A-Za-z0-9_]*, at most {C_NAME_MAX} "
+            "characters, not a C/C++ keyword (e.g. gesture_model)"
         )
     return name
 
@@ -238,20 +324,63 @@ def generate_c(
     labels: list[str] | None = None,
     reference: str = TFLM,
     source: str | None = None,
+    force: bool = False,
 ) -> CModel:
     """Write ``name.h``/``name.c`` and the runtime for an int8 .tflite (bytes or path) into ``out_dir``.
 
     ``reference``: whose integer arithmetic the C reproduces bit for bit, "tflm" (TFLite
     Micro, the default: the microcontroller runtime) or "litert" (TFLite / LiteRT).
+    ``out_dir`` must be new, empty, or a folder labkit made and nobody changed since
+    (``force=True``: changed too); it is built aside and moved into place whole.
+    ``source``: the model's name in the files' comments (only its file name is used).
     """
     check_c_name(name)
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise LabkitError(f"{out_dir} is a file, not a folder: give -o a folder for the generated C (it is created if missing)")
+    check_replaceable(out_dir, force)  # before any work
+    files, cmodel = render_c(model, name=name, labels=labels, reference=reference, source=source)
+
+    def build(staging: Path):
+        for fname, data in files.items():
+            write_atomic(staging / fname, data)
+        return None, f"{name}.json", cmodel.manifest()
+
+    build_folder(out_dir, build, made_by="labkit codegen", force=force)
+    return cmodel.placed_in(out_dir)
+
+
+def display_name(source, model=None) -> str:
+    """What the generated files call the model: its file name, never a path of this machine."""
+    if source is None:
+        if isinstance(model, (bytes, bytearray)) or model is None:
+            return "(in-memory model)"
+        source = model
+    return Path(str(source).replace("\\", "/")).name or "(in-memory model)"
+
+
+def _check_labels(labels, outputs: int) -> list[str]:
+    labels = [str(l) for l in labels]
+    if len(labels) != outputs:
+        raise LabkitError(f"{len(labels)} labels given but the model has {outputs} outputs")
+    empty = [i for i, l in enumerate(labels) if not l.strip()]
+    if empty:
+        raise LabkitError(f"label {empty[0] + 1} of {len(labels)} is empty: give one name per output, e.g. punch,flex")
+    seen: dict[str, str] = {}
+    for l in labels:
+        if l.casefold() in seen:
+            raise LabkitError(f"the label {l!r} is given twice (as {seen[l.casefold()]!r} too): each output needs its own")
+        seen[l.casefold()] = l
+    return labels
+
+
+def render_c(model, name: str = "model", labels: list[str] | None = None, reference: str = TFLM,
+             source: str | None = None) -> tuple[dict[str, str | bytes], CModel]:
+    """The files ``generate_c`` writes, by name, and the CModel that describes them (placed nowhere yet:
+    ``cmodel.placed_in(folder)`` once they are there). Writes nothing."""
+    check_c_name(name)
     if reference not in (LITERT, TFLM):
         raise LabkitError(f"reference must be '{LITERT}' or '{TFLM}', not {reference!r}")
-    if source is None:
-        source = os.path.basename(str(model)) if not isinstance(model, (bytes, bytearray)) else "(in-memory model)"
-    g = read_tflite(model)
+    source = display_name(source, model)
+    model_bytes = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    g = read_tflite(model_bytes)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise UnsupportedModelError(
             f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; labkit-nn generates models with one of each"
@@ -260,9 +389,7 @@ def generate_c(
     x_info = _io_info(g.tensors[g.inputs[0]], "input")
     y_info = _io_info(g.tensors[g.outputs[0]], "output")
     if labels is not None:
-        labels = [str(l) for l in labels]
-        if len(labels) != y_info.size:
-            raise LabkitError(f"{len(labels)} labels given but the model has {y_info.size} outputs")
+        labels = _check_labels(labels, y_info.size)
 
     mem, holder = _plan_memory(g, lowered)
     x_info.offset = mem.offset_of(holder.get(g.inputs[0], g.inputs[0]))
@@ -296,7 +423,7 @@ def generate_c(
     names: dict[object, list[str]] = {}
     for t, key in [(t, holder.get(t, t)) for t in range(len(g.tensors))]:
         if any(b.key == key for b in mem.buffers) and not g.tensors[t].is_constant:
-            names.setdefault(key, []).append(f"{g.tensors[t].name} {list(g.tensors[t].shape)}")
+            names.setdefault(key, []).append(f"{ccomment(g.tensors[t].name)} {list(g.tensors[t].shape)}")
     placed = sorted(
         (
             dict(offset=b.offset, size=b.size, label=("scratch of op %d" % b.key[1]) if isinstance(b.key, tuple) else " = ".join(names.get(b.key, [])))
@@ -304,7 +431,13 @@ def generate_c(
         ),
         key=lambda d: (d["offset"], d["size"]),
     )
+    for step in steps:  # what becomes code, not comment: identifiers only
+        for ident in [a.name for a in step["arrays"]] + [st[1] for st in step["structs"]]:
+            if not _C_IDENT.match(ident):
+                raise AssertionError(f"labkit bug: {ident!r} is not a C identifier")
     weights_bytes = sum(a.nbytes for low in lowered for a in low.arrays)
+    generation = hashlib.sha256(json.dumps([hashlib.sha256(model_bytes).hexdigest(), name, labels, reference,
+                                            labkit.__version__]).encode()).hexdigest()[:16]
     macs = sum(low.macs for low in lowered)
     ctx = dict(
         name=name,
@@ -321,18 +454,17 @@ def generate_c(
         placed=placed,
         weights_bytes=weights_bytes,
         macs=macs,
+        generation=generation,
     )
-    out_dir = Path(out_dir).resolve()  # builds run elsewhere: keep the paths absolute
     env = _env()
-    files = [
-        write_atomic(out_dir / f"{name}.h", env.get_template("model.h.j2").render(ctx)),
-        write_atomic(out_dir / f"{name}.c", env.get_template("model.c.j2").render(ctx)),
-        write_atomic(out_dir / "labkit_nn_config.h", env.get_template("config.h.j2").render(reference=reference)),
-    ]
+    files: dict[str, str | bytes] = {
+        f"{name}.h": env.get_template("model.h.j2").render(ctx),
+        f"{name}.c": env.get_template("model.c.j2").render(ctx),
+        "labkit_nn_config.h": env.get_template("config.h.j2").render(reference=reference),
+    }
     for f in runtime_files():
-        files.append(write_atomic(out_dir / f.name, f.read_text()))
-    model_bytes = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-    files.append(write_atomic(out_dir / f"{name}.tflite", bytes(model_bytes)))
+        files[f.name] = f.read_text()
+    files[f"{name}.tflite"] = model_bytes
     input_range = (-128.0, 127.0)
     if not x_info.quantized:
         first = next((op for op in g.ops if g.inputs[0] in op.inputs and op.kind == "QUANTIZE"), None)
@@ -343,8 +475,8 @@ def generate_c(
     cmodel = CModel(
         input_range=input_range,
         name=name,
-        out_dir=out_dir,
-        files=files,
+        out_dir=Path(),
+        files=[Path(f) for f in files],
         input=x_info,
         output=y_info,
         arena_bytes=mem.arena_bytes,
@@ -354,6 +486,6 @@ def generate_c(
         ops=[op.kind for op in g.ops],
         reference=reference,
         labels=labels or [],
+        generation=generation,
     )
-    write_atomic(out_dir / f"{name}.json", json.dumps(cmodel.manifest(), indent=2) + "\n")
-    return cmodel
+    return files, cmodel

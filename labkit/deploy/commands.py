@@ -8,14 +8,15 @@ from pathlib import Path
 
 
 def _sketch(args) -> int:
-    from labkit.deploy.sketch import OpVersionWarning, write_sketch
+    from labkit.deploy.sketch import OpVersionWarning, sketch_name_from, write_sketch
 
     labels = [l for l in args.labels.split(",")] if args.labels else None
-    name = args.sketch or Path(args.model).stem.replace("-", "_")
+    name = args.sketch if args.sketch is not None else sketch_name_from(Path(args.model).name.replace("-", "_"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OpVersionWarning)
         folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
-                                  board=args.board, source=Path(args.model).name, backend=args.backend)
+                                  board=args.board, source=Path(args.model).name, backend=args.backend,
+                                  force=args.force)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if cm is not None:
@@ -63,6 +64,8 @@ def register(sub) -> None:
     s.add_argument("--sketch", help="sketch (and folder) name; default: the model's file name")
     s.add_argument("--backend", choices=("labkit-nn", "tflm"), default="labkit-nn",
                    help="labkit-nn: the model as plain C, no ML library (default); tflm: TensorFlow Lite Micro library")
+    s.add_argument("--force", action="store_true",
+                   help="replace the sketch folder even if it was changed since labkit made it (never a folder labkit did not make)")
     s.set_defaults(func=_sketch)
 
     c = sub.add_parser("capture", help="record gestures from the board's capture sketch into a CSV file")

@@ -13,15 +13,14 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import labkit
-from labkit.deploy.codegen import CModel, _env, generate_c
+from labkit.deploy.codegen import CModel, _check_labels, _env, check_c_name, display_name, render_c
 from labkit.errors import LabkitError
+from labkit.fileio import build_folder, check_replaceable, write_atomic
 
 APPS = ("gesture", "serial")
 BACKENDS = ("labkit-nn", "tflm")
@@ -121,11 +120,18 @@ BOARDS = {
 _SKETCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
 def check_sketch_name(sketch: str) -> str:
-    if not _SKETCH_NAME.match(sketch or ""):
+    """``sketch`` if it can name a sketch folder and its .ino (Arduino's rule), else a LabkitError with the rule."""
+    sketch = sketch if isinstance(sketch, str) else ""
+    if not _SKETCH_NAME.match(sketch) or sketch.split(".")[0].lower() in _WINDOWS_DEVICES or sketch.endswith("."):
+        shown = repr(sketch if len(sketch) <= 60 else sketch[:60] + "...")
         raise LabkitError(
-            f"{sketch!r} cannot name an Arduino sketch: use up to 63 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit (e.g. gesture_demo)"
+            f"{shown} cannot name an Arduino sketch: use up to 63 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit, not ending with '.', and not a Windows device name such as CON or "
+            "NUL (e.g. gesture_demo)"
         )
     return sketch
 
@@ -150,16 +156,19 @@ def write_sketch(
     input_note: str = "",
     source: str | None = None,
     backend: str = "labkit-nn",
+    force: bool = False,
 ) -> tuple[Path, CModel | None]:
     """Write ``out_dir/sketch/sketch.ino`` with the model beside it; returns (folder, CModel).
 
-    The folder appears complete or not at all; an existing folder is replaced only if labkit
-    wrote it (it holds ``sketch.ino``). ``backend="tflm"`` runs the model with the TFLite Micro
-    Arduino library instead of labkit-nn's C (the app code is the same); it returns no CModel.
+    The folder appears complete or not at all (built aside, moved into place whole). An existing
+    folder is replaced only if labkit made it (its manifest says so) and nobody changed it
+    since; ``force=True`` replaces a changed one too, never a folder labkit did not make.
+    ``backend="tflm"`` runs the model with the TFLite Micro Arduino library instead of
+    labkit-nn's C (the app code is the same); it returns no CModel.
     """
     check_sketch_name(sketch)
-    if source is None and not isinstance(model, (bytes, bytearray)):
-        source = Path(model).name
+    check_c_name(name)
+    source = display_name(source, model)
     if app not in APPS:
         raise LabkitError(f"unknown app {app!r}: use one of {', '.join(APPS)}")
     if board not in BOARDS:
@@ -168,62 +177,68 @@ def write_sketch(
         raise LabkitError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     b = BOARDS[board]
     folder = Path(out_dir) / sketch
-    if folder.exists() and not folder.is_dir():
-        raise LabkitError(f"{folder} exists and is not a folder: choose another output folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / f"{sketch}.ino").exists():
-        raise LabkitError(f"{folder} is not empty and is not a labkit sketch; nothing was changed. "
-                          "Choose another output folder or sketch name.")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{sketch}.", dir=out_dir) as tmp:
-        staging = Path(tmp) / sketch
-        if backend == "labkit-nn":
-            cmodel = generate_c(model, staging, name=name, labels=labels, source=source)
-            _check_fits(cmodel, b)
-            io = (cmodel.input, cmodel.output)
-            labels = cmodel.labels
-            note = (f"Needs no ML library: the model is plain C in this folder ({name}.c and the labkit_nn kernels), "
-                    "verified bit for bit against TensorFlow Lite Micro on the machine that wrote it.")
-            sizes = dict(weights_bytes=cmodel.weights_bytes, arena_bytes=cmodel.arena_bytes)
-        else:
-            cmodel = None
-            io, sizes = _write_tflm(model, staging, name, b, source or "(in-memory model)")
-            note = (f"Runs the model with TensorFlow Lite Micro: install the {TFLM_LIBRARY} library "
-                    f"(Tools > Manage Libraries). {name}.cpp holds the interpreter, {name}_data.cpp the model.")
-        ctx = dict(
-            sketch=sketch, name=name, NAME=name.upper(), version=labkit.__version__,
-            source=source or "(in-memory model)", labels=labels or [], backend_note=note,
-            board_name=b.name, imu_header=b.imu_header, imu_library=b.imu_library, **sizes,
-        )
-        x_info, y_info = io
-        if app == "gesture":
-            from labkit.datasets.gestures import FULL_SCALE, SAMPLES_PER_GESTURE, TRIGGER_G
+    check_replaceable(folder, force, what="sketch folder")
+    if backend == "labkit-nn":
+        files, cmodel = render_c(model, name=name, labels=labels, source=source)
+        _check_fits(cmodel, b)
+        io = (cmodel.input, cmodel.output)
+        labels = cmodel.labels
+        note = (f"Needs no ML library: the model is plain C in this folder ({name}.c and the labkit_nn kernels), "
+                "verified bit for bit against TensorFlow Lite Micro on the machine that wrote it.")
+        sizes = dict(weights_bytes=cmodel.weights_bytes, arena_bytes=cmodel.arena_bytes)
+        manifest_name, manifest = f"{name}.json", cmodel.manifest()
+    else:
+        cmodel = None
+        files, io, sizes = _render_tflm(model, name, b, source)
+        note = (f"Runs the model with TensorFlow Lite Micro: install the {TFLM_LIBRARY} library "
+                f"(Tools > Manage Libraries). {name}.cpp holds the interpreter, {name}_data.cpp the model.")
+        labels = _check_labels(labels, io[1].size) if labels is not None else []
+        manifest_name, manifest = "labkit.json", dict(backend=backend, name=name, labels=labels)
+    ctx = dict(
+        sketch=sketch, name=name, NAME=name.upper(), version=labkit.__version__,
+        source=source, labels=labels or [], backend_note=note,
+        board_name=b.name, imu_header=b.imu_header, imu_library=b.imu_library, **sizes,
+    )
+    x_info, y_info = io
+    if app == "gesture":
+        from labkit.datasets.gestures import FULL_SCALE, SAMPLES_PER_GESTURE, TRIGGER_G
 
-            if not x_info.quantized or x_info.size != SAMPLES_PER_GESTURE * 6:
-                raise LabkitError(
-                    f"--app gesture needs a model whose int8 input is a window of {SAMPLES_PER_GESTURE} x 6 "
-                    f"readings (aX,aY,aZ,gX,gY,gZ); this one takes {x_info.ctype} {list(x_info.shape)}. "
-                    "Use --app serial for other models."
-                )
-            ctx.update(trigger_g=TRIGGER_G, samples=SAMPLES_PER_GESTURE, full_scale=FULL_SCALE)
-            text = _env().get_template("sketch_gesture.ino.j2").render(ctx)
-        else:
-            if not x_info.quantized or not y_info.quantized:
-                raise LabkitError("--app serial needs a model with int8 input and output "
-                                  "(convert with labkit.compress.quantize.to_int8_tflite)")
-            ctx.update(input_size=x_info.size, input_note=f", {input_note}" if input_note else "")
-            text = _env().get_template("sketch_serial.ino.j2").render(ctx)
-        (staging / f"{sketch}.ino").write_text(text)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    return folder, (CModel.from_folder(folder) if backend == "labkit-nn" else None)
+        if not x_info.quantized or x_info.size != SAMPLES_PER_GESTURE * 6:
+            raise LabkitError(
+                f"--app gesture needs a model whose int8 input is a window of {SAMPLES_PER_GESTURE} x 6 "
+                f"readings (aX,aY,aZ,gX,gY,gZ); this one takes {x_info.ctype} {list(x_info.shape)}. "
+                "Use --app serial for other models."
+            )
+        ctx.update(trigger_g=TRIGGER_G, samples=SAMPLES_PER_GESTURE, full_scale=FULL_SCALE)
+        files[f"{sketch}.ino"] = _env().get_template("sketch_gesture.ino.j2").render(ctx)
+    else:
+        if not x_info.quantized or not y_info.quantized:
+            raise LabkitError("--app serial needs a model with int8 input and output "
+                              "(convert with labkit.compress.quantize.to_int8_tflite)")
+        ctx.update(input_size=x_info.size, input_note=f", {input_note}" if input_note else "")
+        files[f"{sketch}.ino"] = _env().get_template("sketch_serial.ino.j2").render(ctx)
+    manifest = {**manifest, "sketch": sketch, "app": app, "board": board}
+
+    def build(staging: Path):
+        for fname, data in files.items():
+            write_atomic(staging / fname, data)
+        return None, manifest_name, manifest
+
+    build_folder(folder, build, made_by="labkit sketch", force=force, what="sketch folder")
+    folder = folder.resolve()
+    return folder, (cmodel.placed_in(folder) if cmodel is not None else None)
 
 
-def _write_tflm(model, staging: Path, name: str, board: Board, source: str):
-    """The TFLite Micro back end's files; returns the input/output facts and the sizes."""
+def sketch_name_from(path: str | os.PathLike) -> str:
+    """A sketch name made from a model's file name (``gesture-model v2.tflite`` -> ``gesture_model_v2``)."""
+    stem = re.sub(r"[^A-Za-z0-9_.]+", "_", Path(str(path)).stem).strip("._")
+    return stem[:63] or "labkit_model"
+
+
+def _render_tflm(model, name: str, board: Board, source: str):
+    """The TFLite Micro back end's files by name, the input/output facts and the sizes. Writes nothing."""
     from labkit.deploy.codegen import TensorInfo
     from labkit.deploy.tflite_reader import read_tflite
-    from labkit.fileio import write_atomic
     from labkit.reference import io_details, tflm_arena_bytes
 
     data = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
@@ -258,8 +273,10 @@ def _write_tflm(model, staging: Path, name: str, board: Board, source: str):
                arena_bytes=arena, measured_arena=measured, margin=margin, ops=ops, size=len(data),
                data="\n".join("    " + ", ".join(f"0x{b:02x}" for b in data[i:i + 12]) + ","
                               for i in range(0, len(data), 12)))
-    for template, fname in (("tflm_model.h.j2", f"{name}.h"), ("tflm_model.cpp.j2", f"{name}.cpp"),
-                            ("tflm_data.h.j2", f"{name}_data.h"), ("tflm_data.cpp.j2", f"{name}_data.cpp")):
-        write_atomic(staging / fname, env.get_template(template).render(ctx))
-    write_atomic(staging / f"{name}.tflite", bytes(data))
-    return (info[0], info[1]), dict(weights_bytes=len(data), arena_bytes=arena)
+    files: dict[str, str | bytes] = {
+        fname: env.get_template(template).render(ctx)
+        for template, fname in (("tflm_model.h.j2", f"{name}.h"), ("tflm_model.cpp.j2", f"{name}.cpp"),
+                                ("tflm_data.h.j2", f"{name}_data.h"), ("tflm_data.cpp.j2", f"{name}_data.cpp"))
+    }
+    files[f"{name}.tflite"] = bytes(data)
+    return files, (info[0], info[1]), dict(weights_bytes=len(data), arena_bytes=arena)
