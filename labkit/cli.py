@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from labkit.errors import LabkitError
@@ -154,8 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse_holding_ctrl_c(argv) -> tuple[argparse.Namespace, bool]:
+    """The parsed command line, and whether Ctrl-C was pressed meanwhile: building the parser imports
+    the stages (a few tenths of a second), and a Ctrl-C then must not end in a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return build_parser().parse_args(argv), False
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1))
+    try:
+        return build_parser().parse_args(argv), bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args, pressed = _parse_holding_ctrl_c(argv)
+    if pressed:  # a command may say what an early Ctrl-C left (capture: the file and its gestures)
+        note = getattr(args, "interrupted", None)
+        print(note(args) if note else "labkit: interrupted", file=sys.stderr)
+        return 130
     try:
         return args.func(args)
     except LabkitError as e:

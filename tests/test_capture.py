@@ -1,6 +1,7 @@
 """`labkit capture` against a pseudo-terminal whose other end plays the board."""
 
 import os
+import signal
 import threading
 import time
 
@@ -192,3 +193,106 @@ def test_no_board_on_the_port(tmp_path):
     with pytest.raises(LabkitError, match="no serial port .*ttyNOTHING.*board list.*Is the board plugged in"):
         capture(str(tmp_path / "ttyNOTHING"), tmp_path / "x.csv", gestures=1)
     assert not (tmp_path / "x.csv").exists()  # nothing half-written: not even a header
+
+
+# --- Ctrl-C and files left behind (issue 12) ---------------------------------------------------
+
+def test_a_header_only_file_is_appended_to(tmp_path, gestures):
+    """What a capture stopped before its first gesture (or killed) can leave: the next capture takes it."""
+    csv = tmp_path / "punch.csv"
+    csv.write_text(HEADER + "\n")
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
+    board.send(HEADER + "\n" + gesture_text(gestures[0]))
+    t.join(10)
+    assert out["result"].already == 0 and out["result"].kept == 1
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:1]))
+
+
+def test_a_capture_that_got_nothing_leaves_no_file(tmp_path):
+    board = FakeBoard(str(tmp_path / "ttyBOARD"))
+    csv = tmp_path / "wave.csv"
+    s = capture(board.link, csv, idle_s=0.3, log=lambda m: None)
+    assert s.kept == 0 and not csv.exists()
+
+
+def test_appending_refuses_a_file_whose_last_gesture_is_cut_short(tmp_path, gestures):
+    """Reading drops such a gesture with a warning, but appending after it would bury it mid-file."""
+    csv = tmp_path / "flex.csv"
+    text = HEADER + "\n" + gesture_text(gestures[0]) + "".join(gesture_text(gestures[1]).splitlines(True)[:40])
+    csv.write_text(text)
+    with pytest.raises(LabkitError, match=r"not a capture file.*line 161.*has 40 rows"):
+        capture(str(tmp_path / "nowhere"), csv, gestures=1)
+    assert csv.read_text() == text
+
+
+class CliCapture:
+    """`labkit capture` as a user runs it, in its own process, so that SIGINT is a real Ctrl-C."""
+
+    # What the `labkit` script runs, plus a line on stderr once labkit.cli is imported: before that,
+    # Python itself is starting (site, .pth files) and a Ctrl-C is Python's own to report.
+    SCRIPT = ("import sys; from labkit.cli import main; sys.stderr.write('started\\n'); sys.stderr.flush(); "
+              "sys.exit(main())")
+
+    def __init__(self, tmp_path, csv):
+        import subprocess
+        import sys
+
+        self.board = FakeBoard(str(tmp_path / "ttyCLI"))
+        self.err: list[str] = []
+        self.seen = threading.Condition()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, "capture", "--port", self.board.link, "--label", "punch", "-o", str(csv)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_for("started")
+
+    def _read(self):
+        for line in self.proc.stderr:
+            with self.seen:
+                self.err.append(line)
+                self.seen.notify_all()
+
+    def wait_for(self, words, timeout=30.0):
+        with self.seen:
+            assert self.seen.wait_for(lambda: any(words in l for l in self.err), timeout), self.err
+
+    def interrupt(self):
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(30)
+        time.sleep(0.1)  # the reader thread takes the last lines
+        return code, "".join(self.err)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08, 0.15, 0.25, 0.4, 0.7])
+def test_ctrl_c_at_start_up_says_what_was_kept(tmp_path, delay):
+    """Also while the command starts and before the port is open: one line, exit 130, no traceback,
+    and no file the next capture refuses."""
+    csv = tmp_path / "punch.csv"
+    run = CliCapture(tmp_path, csv)
+    time.sleep(delay)
+    code, err = run.interrupt()
+    assert code == 130, err
+    assert "Traceback" not in err and f"interrupted: 0 gesture(s) kept in {csv}" in err
+    if csv.exists():  # only when the Ctrl-C hit between writing the header and removing it: never half a one
+        assert csv.read_text() == HEADER + "\n"
+
+
+def test_ctrl_c_mid_gesture_keeps_the_whole_ones(tmp_path, gestures):
+    csv = tmp_path / "punch.csv"
+    run = CliCapture(tmp_path, csv)
+    run.wait_for("listening on")
+    run.board.send(HEADER + "\n" + gesture_text(gestures[0]) + gesture_text(gestures[1]))
+    run.wait_for("gesture 2 saved")
+    run.board.send("".join(gesture_text(gestures[2]).splitlines(True)[:60]), pause=0.3)
+    code, err = run.interrupt()
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted: 2 gesture(s) kept in {csv}" in err
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:2]))
+    # and the next capture appends to it
+    board = FakeBoard(str(tmp_path / "ttyNEXT"))
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
+    board.send(HEADER + "\n" + gesture_text(gestures[3]))
+    t.join(10)
+    assert out["result"].already == 2
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[[0, 1, 3]]))

@@ -269,13 +269,14 @@ def test_broken_line_names_file_line_and_format(tmp_path, line, text, expected) 
 
 
 def test_short_gesture_names_where_it_ends(tmp_path) -> None:
-    # Drop 39 rows of the second gesture: it then has 80 rows, ending on line 201.
-    path = broken_capture(tmp_path / "punch.csv", drop=range(150, 189))
+    # Drop 39 rows of the first gesture: it then has 80 rows, ending on line 81, and a whole one
+    # follows (a short *last* gesture is a capture cut short: tests/test_csv_inputs.py).
+    path = broken_capture(tmp_path / "punch.csv", drop=range(30, 69))
     with pytest.raises(DatasetError) as err:
         load_gesture_csv(path)
     message = str(err.value)
-    assert "punch.csv line 201" in message
-    assert "gesture ending at line 201 has 80 rows" in message
+    assert "punch.csv line 81" in message
+    assert "gesture ending at line 81 has 80 rows" in message
     assert "exactly 119 rows" in message
 
 

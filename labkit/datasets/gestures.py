@@ -11,6 +11,7 @@ on synthetic data first and swap in the students' own captures without changing 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,6 +28,11 @@ SAMPLE_RATE_HZ = 119.0
 TRIGGER_G = 2.5
 ACCEL_RANGE_G = 4.0
 GYRO_RANGE_DPS = 2000.0
+
+# What a reading can be at all: the largest full scale the boards' IMUs can be set to (LSM9DS1 and
+# BMI270: ±16 g, ±2000 deg/s). A value beyond it is a unit or parsing mistake, not a movement.
+SENSOR_LIMITS = (16.0,) * 3 + (2000.0,) * 3
+MS2_SUSPECT_G = 5.0  # median |a| of a recording in g stays near 1-2; in m/s² it is about 9.8
 
 DEFAULT_CLASSES = ("punch", "flex", "wave", "circle")
 HEADER = ",".join(CHANNELS)
@@ -316,25 +322,34 @@ def _check_gestures(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != (SAMPLES_PER_GESTURE, len(CHANNELS)):
+        shape = "(" + ", ".join(str(int(d)) for d in x.shape) + ("," if x.ndim == 1 else "") + ")"
         raise DatasetError(
-            f"gestures must have shape (n, {SAMPLES_PER_GESTURE}, {len(CHANNELS)}), got {x.shape}"
+            f"gestures must have shape (n, {SAMPLES_PER_GESTURE}, {len(CHANNELS)}), got {shape}"
         )
     if not np.isfinite(x).all():
         raise DatasetError("gestures contain NaN or infinite values; a capture file cannot hold them")
+    over = np.abs(x) > np.array(SENSOR_LIMITS)
+    if over.any():
+        n, row, ch = (int(i) for i in np.argwhere(over)[0])
+        raise DatasetError(
+            f"gesture {n} row {row}: {CHANNELS[ch]} = {x[n, row, ch]:g} is beyond the sensor's range "
+            f"(±{SENSOR_LIMITS[ch]:g} {UNITS[ch]}); a capture file holds g and deg/s"
+        )
     return x
 
 
 def write_gesture_csv(path: str | os.PathLike, x: np.ndarray, append: bool = False) -> Path:
     """Write gestures (n, 119, 6) — or one (119, 6) — in the capture format, atomically.
 
-    With ``append`` an existing file is checked first, so a good recording is never extended
-    with gestures that would make the whole file unreadable.
+    With ``append`` an existing file is checked first (strictly: a cut-short last gesture is
+    refused too), so a good recording is never extended with gestures that would make the
+    whole file unreadable.
     """
     path = Path(path)
     body = _format_gestures(_check_gestures(x))
     if append and path.exists():
         existing = _read_text(path)
-        _parse_gestures(existing, str(path))
+        _parse_gestures(existing, str(path), strict=True)
         if existing.strip():
             return write_atomic(path, existing.rstrip() + "\n\n" + body)
     return write_atomic(path, HEADER + "\n" + body)
@@ -344,6 +359,9 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")  # -sig: files saved by Notepad start with a BOM
     except FileNotFoundError:
+        if path.is_symlink():
+            raise DatasetError(f"{path} is a link to {os.readlink(path)}, which does not exist; "
+                               "expected a gesture capture CSV") from None
         raise DatasetError(f"{path}: no such file; expected a gesture capture CSV") from None
     except IsADirectoryError:
         raise DatasetError(f"{path} is a folder; expected a gesture capture CSV file") from None
@@ -351,36 +369,24 @@ def _read_text(path: Path) -> str:
         raise DatasetError(f"{path} is not a text file; {_FORMAT_HINT}") from None
 
 
-def _parse_gestures(text: str, name: str) -> np.ndarray:
-    """Parse capture text into (n, 119, 6) float32; n may be 0. Errors name file and line."""
-    gestures: list[list[list[float]]] = []
-    block: list[list[float]] = []
-    block_start = 0
+class PartialGestureWarning(UserWarning):
+    """A capture file ends in a gesture with fewer than 119 rows (a capture cut short); it was dropped."""
 
-    def close_block(end_line: int) -> None:
-        if not block:
-            return
-        if len(block) % SAMPLES_PER_GESTURE:
-            if len(block) < SAMPLES_PER_GESTURE:
-                problem = (
-                    f"gesture ending at line {end_line} has {len(block)} rows; every gesture must have "
-                    f"exactly {SAMPLES_PER_GESTURE} rows (the capture sketch's SAMPLES_PER_GESTURE)"
-                )
-            else:
-                problem = (
-                    f"the {len(block)} rows from line {block_start} to line {end_line} are not a whole "
-                    f"number of gestures; every gesture must have exactly {SAMPLES_PER_GESTURE} rows "
-                    f"(the capture sketch's SAMPLES_PER_GESTURE)"
-                )
-            raise DatasetError(f"{name} line {end_line}: {problem}; {_FORMAT_HINT}")
-        gestures.extend(block[i : i + SAMPLES_PER_GESTURE] for i in range(0, len(block), SAMPLES_PER_GESTURE))
-        block.clear()
 
-    last = 0
+def _parse_rows(text: str, name: str) -> tuple[list[int], np.ndarray, list[int | None]]:
+    """The data rows of capture text: their line numbers, their values (float64, (n, 6)) and, per
+    row, the blank lines just before it (None after a header: a gesture boundary in any case)."""
+    numbers: list[int] = []
+    values: list[list[float]] = []
+    gaps: list[int | None] = []
+    blank, header = 0, False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.replace(" ", "").lower() == HEADER.lower():
-            close_block(last)  # blank lines and repeated headers both separate gestures
+        if not line:
+            blank += 1
+            continue
+        if line.replace(" ", "").lower() == HEADER.lower():
+            header = True  # a repeated header separates gestures, as a blank line does
             continue
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != len(CHANNELS):
@@ -402,53 +408,170 @@ def _parse_gestures(text: str, name: str) -> np.ndarray:
                     f"a sensor reading is never NaN or infinite; {_FORMAT_HINT}"
                 )
             row.append(value)
-        if not block:
-            block_start = number
-        block.append(row)
-        last = number
-    close_block(last)
-    return np.array(gestures, dtype=np.float32).reshape(-1, SAMPLES_PER_GESTURE, len(CHANNELS))
+        numbers.append(number)
+        values.append(row)
+        gaps.append(None if header else blank)
+        blank, header = 0, False
+    return numbers, np.array(values, dtype=np.float64).reshape(-1, len(CHANNELS)), gaps
 
 
-def load_gesture_csv(path: str | os.PathLike, label: str | None = None) -> np.ndarray:
+def _check_units(numbers: list[int], values: np.ndarray, name: str) -> None:
+    """Refuse m/s² (|a| about 9.8 at rest instead of 1 g), then any value beyond the sensors' range."""
+    if len(values):
+        magnitude = float(np.median(np.linalg.norm(values[:, :3], axis=1)))
+        if magnitude > MS2_SUSPECT_G:
+            raise DatasetError(
+                f"{name}: the accelerometer columns look like m/s², not g: the median |a| is {magnitude:.2f} "
+                f"(about {_STANDARD_GRAVITY:.2f} in m/s² at rest, 1 in g); divide aX, aY, aZ by {_STANDARD_GRAVITY} "
+                f"before saving (the capture sketch prints g)"
+            )
+    over = np.abs(values) > np.array(SENSOR_LIMITS)
+    if over.any():
+        i, ch = (int(v) for v in np.argwhere(over)[0])
+        raise DatasetError(
+            f"{name} line {numbers[i]}: {CHANNELS[ch]} = {values[i, ch]:g} is beyond the sensor's range "
+            f"(±{SENSOR_LIMITS[ch]:g} {UNITS[ch]}), so it is not a reading; {_FORMAT_HINT}"
+        )
+
+
+def _blocks(gaps: list[int | None]) -> list[range]:
+    """Rows grouped into runs between gesture boundaries. A boundary is a header or a blank line;
+    when *every* row is followed by blank lines (some serial monitors double each line end),
+    only a run of more blank lines than that separates gestures."""
+    inner = [g for g in gaps[1:] if g is not None]
+    row_gap = min(inner) if inner else 0
+    starts = [i for i, g in enumerate(gaps) if i == 0 or g is None or g > row_gap]
+    return [range(a, b) for a, b in zip(starts, starts[1:] + [len(gaps)])]
+
+
+def _parse_gestures(text: str, name: str, strict: bool = False) -> np.ndarray:
+    """Parse capture text into (n, 119, 6) float32; n may be 0. Errors name file and line.
+
+    A last gesture with fewer than 119 rows (a capture cut short) is dropped with a
+    :class:`PartialGestureWarning` naming its lines, or refused with ``strict``."""
+    numbers, values, gaps = _parse_rows(text, name)
+    _check_units(numbers, values, name)
+    keep: list[np.ndarray] = []
+    blocks = _blocks(gaps)
+    for k, block in enumerate(blocks):
+        first, end_line = numbers[block.start], numbers[block.stop - 1]
+        n = len(block)
+        if n % SAMPLES_PER_GESTURE == 0:
+            keep.append(values[block.start : block.stop])
+            continue
+        if n < SAMPLES_PER_GESTURE:
+            problem = (
+                f"gesture ending at line {end_line} has {n} rows; every gesture must have "
+                f"exactly {SAMPLES_PER_GESTURE} rows (the capture sketch's SAMPLES_PER_GESTURE)"
+            )
+            if k == len(blocks) - 1 and not strict:
+                whole = sum(len(v) for v in keep) // SAMPLES_PER_GESTURE
+                if whole:
+                    warnings.warn(
+                        f"{name} lines {first}-{end_line}: the last gesture has only {n} of {SAMPLES_PER_GESTURE} "
+                        f"rows (a capture cut short?); dropped it and kept the {whole} whole gesture(s) before it",
+                        PartialGestureWarning,
+                        stacklevel=3,
+                    )
+                    continue
+                problem += "; it is the file's only gesture, so the file holds no whole gesture"
+        else:
+            problem = (
+                f"the {n} rows from line {first} to line {end_line} are not a whole "
+                f"number of gestures; every gesture must have exactly {SAMPLES_PER_GESTURE} rows "
+                f"(the capture sketch's SAMPLES_PER_GESTURE)"
+            )
+        raise DatasetError(f"{name} line {end_line}: {problem}; {_FORMAT_HINT}")
+    x = np.concatenate(keep) if keep else np.empty((0, len(CHANNELS)))
+    return x.astype(np.float32).reshape(-1, SAMPLES_PER_GESTURE, len(CHANNELS))
+
+
+def load_gesture_csv(path: str | os.PathLike, label: str | None = None, strict: bool = False) -> np.ndarray:
     """Read one capture file into float32 (n, 119, 6).
 
     ``label`` is only named in error messages, to say which class the broken file was for.
+    A last gesture cut short (fewer than 119 rows) is dropped with a :class:`PartialGestureWarning`;
+    ``strict=True`` refuses the file instead. Values must be g and deg/s within the sensors'
+    range (±16 g, ±2000 deg/s); a file in m/s² is recognised and refused.
     """
     path = Path(path)
     name = str(path) if label is None else f"{path} (label {label!r})"
     text = _read_text(path)
     if not text.strip():
         raise DatasetError(f"{name} is empty; {_FORMAT_HINT}")
-    x = _parse_gestures(text, name)
+    x = _parse_gestures(text, name, strict=strict)
     if not len(x):
         raise DatasetError(f"{name} holds no gestures, only a header; {_FORMAT_HINT}")
     return x
 
 
+def count_gestures(path: str | os.PathLike) -> int:
+    """How many gestures a capture file holds: 0 for a missing, empty or header-only file.
+
+    Strict (a cut-short last gesture is refused) and writes nothing: what a program that appends
+    to the file checks first, so that appending cannot make the file unreadable.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return 0
+    return len(_parse_gestures(_read_text(path), str(path), strict=True))
+
+
+def _check_is_file(p: Path) -> None:
+    """An entry named *.csv must be a readable file: a folder or a dangling link there is reported."""
+    if p.is_dir():
+        raise DatasetError(f"{p} is a folder, not a capture file; load_gestures reads one CSV file per label "
+                           "from the folder: move that folder out or rename it")
+    if p.is_symlink() and not p.exists():
+        raise DatasetError(f"{p} is a link to {os.readlink(p)}, which does not exist; fix or remove the link")
+    if not p.is_file():
+        raise DatasetError(f"{p} is not a regular file; expected a gesture capture CSV")
+
+
+def _one_file_per_label(files: Sequence[Path], where: str) -> dict[str, Path]:
+    """label (file stem) -> file; two files whose labels differ only in case are refused."""
+    by_key: dict[str, Path] = {}
+    for p in files:
+        other = by_key.setdefault(p.stem.casefold(), p)
+        if other != p:
+            raise DatasetError(
+                f"{where}: {other.name} and {p.name} are two files for the same label (labels are compared "
+                "ignoring case, as Windows and macOS compare file names); merge them or rename one"
+            )
+    return {p.stem: p for p in files}
+
+
 def load_gestures(
     paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike],
     classes: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> Dataset:
     """Load one capture CSV per label (label = file stem, e.g. ``punch.csv``) into a Dataset.
 
     Give a folder or a list of files. Classes are sorted by name unless ``classes`` sets the
-    order; with a folder, ``classes`` may also pick a subset of its files.
+    order; with a folder, ``classes`` may also pick a subset of its files. Labels that differ
+    only in case (``punch.csv``, ``Punch.CSV``) are refused, and so is anything named *.csv in
+    the folder that is not a readable file. ``strict``: see :func:`load_gesture_csv`.
     """
     if classes is not None and (not classes or len(set(classes)) != len(classes)):
         raise DatasetError(f"classes must be distinct label names, got {tuple(classes)!r}")
     if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
         folder = Path(paths_or_folder)
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv")
         if not files:
             raise DatasetError(
                 f"folder {folder} has no .csv files; load_gestures expects one CSV per label, "
                 "named after the label (e.g. punch.csv, flex.csv)"
             )
-        by_label = {p.stem: p for p in files}
+        where = f"folder {folder}"
+        if classes is not None:
+            wanted = {c.casefold() for c in classes}
+            files = [p for p in files if p.stem.casefold() in wanted]
+        by_label = _one_file_per_label(files, where)
+        for p in by_label.values():
+            _check_is_file(p)
         if classes is not None:
             by_label = {c: p for c, p in by_label.items() if c in classes}
-        where = f"folder {folder}"
     else:
         if isinstance(paths_or_folder, (str, os.PathLike)):
             paths_or_folder = [paths_or_folder]
@@ -462,12 +585,13 @@ def load_gestures(
         if extra:
             raise DatasetError(f"files for labels {extra} are not in classes {tuple(classes or ())}")
         where = "the files given"
+        _one_file_per_label(files, where)
 
     names = tuple(sorted(by_label)) if classes is None else tuple(classes)
     missing = [c for c in names if c not in by_label]
     if missing:
         raise DatasetError(f"no CSV file for classes {missing} in {where}; expected e.g. {missing[0]}.csv")
-    xs = [load_gesture_csv(by_label[c], label=c) for c in names]
+    xs = [load_gesture_csv(by_label[c], label=c, strict=strict) for c in names]
     x = np.concatenate(xs)
     y = np.repeat(np.arange(len(names), dtype=np.int64), [len(a) for a in xs])
     info = _gesture_info(

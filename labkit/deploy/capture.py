@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.datasets.gestures import HEADER, SAMPLES_PER_GESTURE, load_gesture_csv
+from labkit.datasets.gestures import HEADER, SAMPLES_PER_GESTURE, count_gestures
 from labkit.deploy.board import NO_PORT, PORT_PERMISSION
 from labkit.errors import DatasetError, LabkitError
+from labkit.fileio import write_atomic
 
 BAUD = 9600
 
@@ -30,7 +31,11 @@ class CaptureSummary:
     dropped: int = 0  # gestures cut short (reset, disconnect, malformed rows)
     reconnects: int = 0
     already: int = 0  # gestures the file held before
+    interrupted: bool = False  # stopped by Ctrl-C
     messages: list[str] = field(default_factory=list)
+
+    def interrupted_line(self) -> str:
+        return f"interrupted: {self.kept} gesture(s) kept in {self.path}"
 
     def __str__(self) -> str:
         return (f"{self.path}: {self.kept} gesture(s) kept ({self.already + self.kept} in the file), "
@@ -66,49 +71,77 @@ def _parse_row(line: str) -> list[float] | None:
 
 
 def _gestures_in(path: Path) -> int:
-    """The gestures an existing file holds (0 for none); refuses a file that is not a capture
-    file, so that appending cannot corrupt it. Writes nothing."""
-    if not path.exists() or path.stat().st_size == 0:
-        return 0
+    """The gestures an existing file holds (0 for none, or a header only); refuses a file that is
+    not a whole capture file, so that appending cannot corrupt it. Writes nothing."""
+    if path.is_dir():
+        raise LabkitError(f"{path} is a folder; give the capture file's name, e.g. {path / 'punch.csv'}")
     try:
-        return len(load_gesture_csv(path))
+        return count_gestures(path)
     except DatasetError as e:
         raise LabkitError(f"{path} exists but is not a capture file, so nothing was appended: {e}") from None
 
 
-def _start_file(path: Path) -> None:
-    """A new file gets the header; an existing one cut after a row gets its blank line."""
+def _start_file(path: Path) -> bool:
+    """A new file gets the header (written whole: a Ctrl-C cannot leave half a header); an existing one
+    cut after a row gets its blank line. True when this made the file."""
     if not path.exists() or path.stat().st_size == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(HEADER + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        return
+        write_atomic(path, HEADER + "\n")
+        return True
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b"\n":
-            with open(path, "a", encoding="utf-8", newline="\n") as g:
-                g.write("\n")
+            with open(path, "ab") as g:
+                g.write(b"\n")
+    return False
 
 
 def capture(port: str, path: str | os.PathLike, gestures: int | None = None, baud: int = BAUD,
             reconnect_s: float = 10.0, idle_s: float | None = None, log=print) -> CaptureSummary:
     """Read gestures from ``port`` into ``path`` until ``gestures`` are kept (or Ctrl-C, or
-    ``idle_s`` seconds pass with nothing received)."""
+    ``idle_s`` seconds pass with nothing received).
+
+    Ctrl-C at any point returns the summary with ``interrupted`` set: the file then holds the
+    gestures it held before plus every whole gesture received, and nothing else (a file this
+    run made and that got no gesture is removed)."""
     if gestures is not None and gestures < 1:
         raise LabkitError("--gestures must be at least 1")
+    path = Path(path)
+    summary = CaptureSummary(path=path)
+    link: list = [None]  # the open port; _record replaces it when the board comes back
+    made = False
+    try:
+        summary.already = _gestures_in(path)
+        link[0] = _open(port, baud)  # before anything is written: a wrong port leaves no file behind
+        made = _start_file(path)
+        log(f"listening on {port}: make a gesture (Ctrl-C stops)")
+        _record(link, port, baud, gestures, reconnect_s, idle_s, log, summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        _finish(summary, link, made)
+    return summary
+
+
+def _finish(summary: CaptureSummary, link: list, made: bool) -> None:
+    """Close the port; count what the file really holds; remove a file this run made but left empty."""
+    try:
+        if link[0] is not None:
+            link[0].close()
+        if made or summary.kept:
+            try:
+                summary.kept = count_gestures(summary.path) - summary.already
+            except DatasetError:
+                pass
+        if made and summary.kept == 0 and summary.already == 0 and summary.path.exists():
+            summary.path.unlink()  # a header only: no trace of a capture that got nothing
+    except KeyboardInterrupt:  # a second Ctrl-C while tidying up: the file is whole either way
+        summary.interrupted = True
+
+
+def _record(link: list, port: str, baud: int, gestures: int | None, reconnect_s: float, idle_s: float | None, log,
+            summary: CaptureSummary) -> None:
     import serial
 
-    path = Path(path)
-    summary = CaptureSummary(path=path, already=_gestures_in(path))
-    conn = _open(port, baud)  # before anything is written: a wrong port leaves no file behind
-    try:
-        _start_file(path)
-    except BaseException:
-        conn.close()
-        raise
-    log(f"listening on {port}: make a gesture (Ctrl-C stops)")
     block: list[list[float]] = []
     discarding = False  # after a malformed row inside a gesture: skip to the blank line
     pending = b""
@@ -122,14 +155,16 @@ def capture(port: str, path: str | os.PathLike, gestures: int | None = None, bau
             block = []
 
     try:
-        with open(path, "a", encoding="utf-8", newline="\n") as out:
+        fd = os.open(summary.path, os.O_WRONLY | os.O_APPEND)
+        try:
             while gestures is None or summary.kept < gestures:
                 try:
-                    chunk = conn.read(4096)
+                    chunk = link[0].read(4096)
                 except (serial.SerialException, OSError):
                     drop("the port went away")
-                    conn.close()
-                    conn = _reopen(port, baud, reconnect_s)
+                    link[0].close()
+                    link[0] = None
+                    link[0] = _reopen(port, baud, reconnect_s)
                     summary.reconnects += 1
                     log(f"{port} is back: listening again")
                     pending = b""
@@ -163,20 +198,22 @@ def capture(port: str, path: str | os.PathLike, gestures: int | None = None, bau
                     block.append(row)
                     if len(block) == SAMPLES_PER_GESTURE:
                         text = "".join(",".join(f"{v:.3f}" for v in r) + "\n" for r in block) + "\n"
-                        out.write(text)
-                        out.flush()
-                        os.fsync(out.fileno())
+                        _write_all(fd, text.encode("ascii"))  # one gesture, whole, then on disk
+                        os.fsync(fd)
                         summary.kept += 1
                         block = []
                         log(f"gesture {summary.already + summary.kept} saved")
                         if gestures is not None and summary.kept >= gestures:
                             break
-    except KeyboardInterrupt:
-        pass
+        finally:
+            os.close(fd)
     finally:
         drop("capture stopped")
-        conn.close()
-    return summary
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _reopen(port: str, baud: int, reconnect_s: float):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 
 def _sketch(args) -> int:
+    from labkit.datacheck import parse_labels
     from labkit.deploy.sketch import OpVersionWarning, sketch_name_from, write_sketch
 
-    labels = [l for l in args.labels.split(",")] if args.labels else None
+    labels = parse_labels(args.labels) if args.labels else None  # none empty, none repeated
     name = args.sketch if args.sketch is not None else sketch_name_from(Path(args.model).name.replace("-", "_"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OpVersionWarning)
@@ -29,13 +30,34 @@ def _sketch(args) -> int:
     return 0
 
 
-def _capture(args) -> int:
-    from labkit.deploy.capture import capture
+def _capture_file(args) -> str:
+    return args.output or f"{args.label}.csv"
 
-    out = args.output or f"{args.label}.csv"
-    print(f"recording '{args.label}' gestures from {args.port} into {out}; Ctrl-C to stop", file=sys.stderr)
-    summary = capture(args.port, out, gestures=args.gestures, log=lambda m: print(m, file=sys.stderr))
+
+def _capture_interrupted(args) -> str:
+    """What Ctrl-C prints before the capture began (labkit.cli asks for it): nothing was recorded."""
+    return f"interrupted: 0 gesture(s) kept in {_capture_file(args)}"
+
+
+def _capture(args) -> int:
+    out = _capture_file(args)
+    try:
+        from labkit.deploy.capture import capture
+        from labkit.errors import LabkitError
+
+        if not args.output and (not args.label.strip() or any(c in args.label for c in "/\\")):
+            raise LabkitError(f"--label {args.label!r} cannot name a file; give a plain name (e.g. punch) or -o FILE")
+        if args.gestures is not None and args.gestures < 1:
+            raise LabkitError(f"--gestures must be 1 or more, got {args.gestures} (leave it out to record until Ctrl-C)")
+        print(f"recording '{args.label}' gestures from {args.port} into {out}; Ctrl-C to stop", file=sys.stderr)
+        summary = capture(args.port, out, gestures=args.gestures, log=lambda m: print(m, file=sys.stderr))
+    except KeyboardInterrupt:  # before capture() ran: nothing was recorded
+        print(_capture_interrupted(args), file=sys.stderr)
+        return 130
     print(summary)
+    if summary.interrupted:
+        print(summary.interrupted_line(), file=sys.stderr)
+        return 130
     return 0
 
 
@@ -73,7 +95,7 @@ def register(sub) -> None:
     c.add_argument("--label", required=True, help="the gesture's name (the file is LABEL.csv unless -o is given)")
     c.add_argument("--gestures", type=int, help="stop after this many gestures (default: until Ctrl-C)")
     c.add_argument("-o", "--output", help="CSV file; appended to if it exists")
-    c.set_defaults(func=_capture)
+    c.set_defaults(func=_capture, interrupted=_capture_interrupted)
 
     b = sub.add_parser("board", help="compile or upload a sketch with arduino-cli")
     b.add_argument("action", choices=("compile", "upload"))
