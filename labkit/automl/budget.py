@@ -67,18 +67,17 @@ class Budget:
                 out.append(f"{label} {value:,}{unit} > {limit:,}{unit}")
         return out
 
-    def constraint_values(self, figures: dict) -> list[float]:
-        """Optuna constraint values: (value - limit) / limit per bounded figure; <= 0 means it fits.
+    def constraints(self, figures: dict) -> dict[str, float]:
+        """Optuna constraint values, one per bounded figure: (value - limit) / limit; <= 0 means it fits.
 
-        A figure that was not measured (the build stopped earlier) counts as far over its limit.
+        A figure that was not measured (the measurement stopped at an earlier limit) counts as far over.
         """
-        out = []
+        out = {}
         for key in ("flash_bytes", "ram_bytes", "instructions", "macs"):
             limit = getattr(self, key)
-            if limit is None:
-                continue
-            value = figures.get(key)
-            out.append(10.0 if value is None else (value - limit) / limit)
+            if limit is not None:
+                value = figures.get(key)
+                out[key] = 10.0 if value is None else (value - limit) / limit
         return out
 
 

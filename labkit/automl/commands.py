@@ -33,23 +33,28 @@ def _log(message: str) -> None:
 
 
 def _search(args) -> int:
-    from labkit.automl.search import run_search
+    from labkit.automl.search import SearchInterrupted, run_search
 
     budget = _budget(args)  # sizes first: a typo fails before anything loads
     if args.trials is None and args.minutes is None:
         args.trials = 20
     if args.minutes is not None and args.minutes <= 0:
         raise LabkitError(f"--minutes {args.minutes:g} must be more than 0")
-    if args.study and not args.storage:
-        pass  # a named study in the default SQLite file: fine
     data = _load(args.data, "DATA")
     test = _load(args.test, "--test") if args.test else {}
     families = args.family.split(",") if args.family else None
-    report = run_search(data["x"], data["y"], budget, args.out, x_test=test.get("x"), y_test=test.get("y"),
-                        families=families, trials=args.trials, minutes=args.minutes, max_epochs=args.epochs,
-                        seed=args.seed, storage=args.storage, study_name=args.study or "labkit-search",
-                        sampler=args.sampler, multi_objective=args.multi_objective, log=_log)
+    try:
+        report = run_search(data["x"], data["y"], budget, args.out, x_test=test.get("x"), y_test=test.get("y"),
+                            families=families, trials=args.trials, minutes=args.minutes, max_epochs=args.epochs,
+                            seed=args.seed, storage=args.storage, study_name=args.study or "labkit-search",
+                            sampler=args.sampler, multi_objective=args.multi_objective, final=not args.no_final,
+                            log=_log)
+    except SearchInterrupted as e:
+        print(f"labkit: {e}", file=sys.stderr)
+        return 130
     out = Path(args.out)
+    if args.no_final:
+        return 0
     print(json.dumps({k: report[k] for k in ("int8_accuracy", "float_accuracy", "flash_bytes", "ram_bytes",
                                              "instructions", "bit_exact", "trials", "feasible_trials", "netscore",
                                              "seconds")}, indent=2))
@@ -112,6 +117,9 @@ def register(subparsers) -> None:
                    help="tpe (default), random, or nsga2 (the default with --multi-objective)")
     s.add_argument("--multi-objective", action="store_true",
                    help="maximise int8 accuracy and minimise flash and instructions together (Pareto front)")
+    s.add_argument("--no-final", action="store_true",
+                   help="only add trials to the study (an extra worker of a shared study): no retraining, no files "
+                        "but OUT/trials.csv and OUT/pareto.png")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_search)
 

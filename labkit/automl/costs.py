@@ -1,7 +1,7 @@
 """What a candidate costs on the board, measured before it is trained.
 
-Flash, RAM and instructions of the labkit-nn C do not depend on the trained weights' values:
-the untrained model is converted to int8 (calibrated on a few training samples), its C is
+Flash, RAM and instructions of the labkit-nn C do not depend on the trained weights' values
+(only on whether a bias is all zero, see :func:`as_if_trained`): the untrained model is converted to int8 (calibrated on a few training samples), its C is
 generated, cross-compiled and linked for the nRF52840 (sizes from the linker's map) and, when
 it fits, run on the emulated Cortex-M4 for instructions per inference (QEMU ``-icount``).
 An infeasible candidate is thus rejected in seconds, before any epoch.
@@ -30,6 +30,24 @@ def weight_lower_bound(model) -> int:
             if "kernel" in w.name:
                 total += int(np.prod(w.shape))
     return total
+
+
+def as_if_trained(model, seed: int = 0):
+    """A copy of ``model`` whose all-zero weight arrays (fresh biases, batch normalization's beta and
+    running mean) hold small random values, as after training.
+
+    The values of trained weights do not change the C's sizes, but zeros do: the converter drops
+    a bias that is all zero (and the C then passes NULL), which would measure a few bytes less
+    than the trained model takes.
+    """
+    from labkit.train import copy_model
+
+    rng = np.random.default_rng(seed)
+    weights = [rng.uniform(0.01, 0.05, w.shape).astype(w.dtype) if w.size and not np.any(w) else w
+               for w in model.get_weights()]
+    clone = copy_model(model)
+    clone.set_weights(weights)
+    return clone
 
 
 def input_bytes(input_shape) -> int:
@@ -70,7 +88,8 @@ def measure_candidate(model, representative_x: np.ndarray, budget: Budget | None
         if budget.macs is not None and fig["macs"] > budget.macs:
             return done(f"MACs {fig['macs']:,} > {budget.macs:,}")
     if tflite is None:
-        tflite = to_int8_tflite(model, representative_x, samples=min(len(representative_x), 32), seed=seed)
+        tflite = to_int8_tflite(as_if_trained(model, seed), representative_x, samples=min(len(representative_x), 32),
+                                seed=seed)
     fig["tflite_bytes"] = len(tflite)
     with tempfile.TemporaryDirectory(prefix="labkit-automl-", dir=workdir) as tmp:
         tmp = Path(tmp)

@@ -4,7 +4,8 @@ Each trial: the sampler proposes a candidate (:mod:`labkit.automl.space`); the k
 as linked for the board *before training* (:mod:`labkit.automl.costs`); a candidate over the
 budget is recorded with its figures and never trained; one that fits is trained (a pruner stops
 hopeless ones after an epoch), converted to int8 and scored by its int8 accuracy on a validation
-split. Optuna's ``constraints_func`` sees the measured figures, so TPE / NSGA-II learn where the
+split. Optuna's constrained optimisation (``trial.set_constraint``, which replaced
+``constraints_func`` in Optuna 5) sees the measured figures, so TPE / NSGA-II learn where the
 feasible region is. The study lives in an RDB storage (an SQLite file in the output folder by
 default, PostgreSQL for a study shared by a class), so a killed search resumes where it stopped.
 The final stage retrains the best candidate on all the training data, converts it, and verifies
@@ -82,7 +83,12 @@ def open_storage(url: str):
     elif url.startswith("postgresql"):
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=5, grace_period=20)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=5,
+                                              grace_period=20)
     except Exception as e:  # sqlalchemy's OperationalError, ArgumentError, a missing driver ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LabkitError(f"cannot open the study storage {redact(url)}: {first}. Check that the database server "
@@ -98,7 +104,7 @@ class _State:
 def _trial_row(t) -> dict:
     row = {"number": t.number, "state": t.state.name}
     ua = t.user_attrs
-    for k in ("family", "fits", "reason", "int8_accuracy", "float_accuracy", "flash_bytes", "ram_bytes",
+    for k in ("family", "worker", "fits", "reason", "int8_accuracy", "float_accuracy", "flash_bytes", "ram_bytes",
               "instructions", "macs", "params", "netscore", "measure_seconds", "train_seconds"):
         row[k] = ua.get(k)
     row["seconds"] = (t.duration.total_seconds() if t.duration is not None else None)
@@ -291,9 +297,6 @@ def run_search(
                     f"{settings[k]}); resume it with the same data and options, or start a new one with another "
                     "--study name or --out folder")
 
-    def constraints(trial) -> list[float]:
-        return budget.constraint_values(trial.user_attrs)
-
     n_existing = existing[study_name].n_trials if study_name in existing else 0
     shared = storage is not None and not url.startswith("sqlite")
     sampler_seed = seed + 1000 * n_existing + (os.getpid() % 1000 if shared else 0)
@@ -301,10 +304,9 @@ def run_search(
     if sampler == "random":
         smp = optuna.samplers.RandomSampler(seed=sampler_seed)
     elif sampler == "nsga2" or multi_objective:
-        smp = optuna.samplers.NSGAIISampler(seed=sampler_seed, constraints_func=constraints,
-                                            population_size=max(4, min(50, (trials or 60) // 3)))
+        smp = optuna.samplers.NSGAIISampler(seed=sampler_seed, population_size=max(4, min(50, (trials or 60) // 3)))
     else:
-        smp = optuna.samplers.TPESampler(seed=sampler_seed, constraints_func=constraints, n_startup_trials=startup)
+        smp = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=startup)
     pruner = (optuna.pruners.NopPruner() if multi_objective
               else optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
     study = optuna.create_study(storage=store, sampler=smp, pruner=pruner, study_name=study_name,
@@ -313,6 +315,9 @@ def run_search(
         study.set_user_attr(KEY, settings)
 
     x_repr = x_tr[:64]
+    import socket
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial):
         from labkit.keras import keras
@@ -324,9 +329,12 @@ def run_search(
         cand = suggest_model(trial, input_shape, n_classes, families, max_epochs)
         fig = measure_candidate(cand.model, x_repr, budget, instructions=True, seed=seed)
         trial.set_user_attr("family", cand.family)
+        trial.set_user_attr("worker", worker)
         for k in ("params", "macs", "flash_bytes", "ram_bytes", "instructions", "arena_bytes", "fits", "reason",
                   "measure_seconds"):
             trial.set_user_attr(k, fig[k])
+        for name, value in budget.constraints(fig).items():  # Optuna's constrained optimisation: <= 0 fits
+            trial.set_constraint(name, value)
         if not fig["fits"]:
             trial.set_user_attr("int8_accuracy", None)
             if multi_objective:
@@ -386,8 +394,15 @@ def run_search(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # a killed worker's trial: failed, not left running
-            study.optimize(objective, n_trials=remaining, timeout=None if minutes is None else minutes * 60,
-                           callbacks=[progress], catch=())
+            try:
+                study.optimize(objective, n_trials=remaining, timeout=None if minutes is None else minutes * 60,
+                               callbacks=[progress], catch=())
+            except Exception:
+                if not state.stop:
+                    raise
+                # Ctrl-C in a terminal reaches the compiler or QEMU of the running trial too: Optuna
+                # records that trial as failed (discarded); the finished ones are all in the study
+                log("the running trial was discarded")
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
@@ -409,6 +424,13 @@ def run_search(
         "seconds": None, "budget": budget.as_dict(), "study": study_name, "storage": redact(url),
         "sampler": type(smp).__name__,
     }
+    if best is None and not final:
+        log(f"{len(done)} finished trials in the study, none fits the budget yet")
+        report["seconds"] = round(time.monotonic() - t_start, 1)
+        from labkit.fileio import write_json
+
+        write_json(out / "report.json", report)
+        return report
     if best is None:
         report["seconds"] = round(time.monotonic() - t_start, 1)
         from labkit.fileio import write_json
@@ -423,7 +445,9 @@ def run_search(
                           ": raise the budget, run more --trials, or try other --family")
     report["best_trial"] = {"number": best.number, "family": best.user_attrs.get("family"), "params": best.params,
                             "validation_int8_accuracy": best.user_attrs["int8_accuracy"]}
-    if final:
+    if not final:
+        log(f"{len(done)} finished trials in the study; final stage left out (run without --no-final for it)")
+    else:
         report.update(final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_classes, families,
                                   max_epochs, seed, out, verify_samples, log))
     report["seconds"] = round(time.monotonic() - t_start, 1)
