@@ -3,7 +3,11 @@
 ``labkit lessons run notebooks/05_cnn.ipynb`` executes a lesson top to bottom in its own folder
 (as nbval and JupyterLab do) and stores what it printed and drew, without what differs from run
 to run or from machine to machine: stderr, cell metadata, kernel versions. ``make test`` then
-re-runs every lesson under nbval and compares with what is stored.
+re-runs every lesson under nbval and compares with what is stored. Before storing, it runs the
+lesson once more as most students' laptops compute (oneDNN held to AVX2, OpenBLAS to Haswell
+kernels) and refuses to store a lesson whose compared cells print something else there: a result
+of float training belongs in a cell marked ``# NBVAL_IGNORE_OUTPUT`` that asserts what the text
+says of it (``labkit.claims``), so the stored lesson passes on every CPU.
 
 ``labkit lessons student notebooks -o student`` writes the copies handed to learners: every
 block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the nbgrader convention) replaced
@@ -13,6 +17,7 @@ stay - are what tells the learner whether an answer is right.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -86,22 +91,104 @@ def clean(nb):
     return nb
 
 
-def run(path: str | os.PathLike, timeout: float = 900) -> float:
-    """Execute the notebook at ``path`` in its folder, store its cleaned outputs in place; the
-    seconds it took. A cell that raises stops the run and nothing is written."""
+# The CPU profiles a lesson must pass in (README, "Writing a lesson that passes on every CPU"): this
+# machine as it is, and the kernels most laptops run - AVX2 for oneDNN, Haswell for OpenBLAS.
+# ``make test`` runs the lessons in "native" and "avx2"; "no-onednn" is TensorFlow's plain path.
+PROFILES: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+    "no-onednn": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+}
+UNCOMPARED = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION")
+_NOT_TEXT = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")  # nbval skips these too
+
+
+@contextlib.contextmanager
+def _environment(changes: dict[str, str]):
+    """``os.environ`` with ``changes`` while the kernel starts (it inherits them), restored after."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _execute(nb, folder: Path, timeout: float, profile: str, name: str):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    path = Path(path).resolve()
-    nb = _read(path)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    start = time.monotonic()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     try:
-        client.execute()
+        with _environment(PROFILES[profile]):
+            client.execute()
     except CellExecutionError as e:
-        raise LabkitError(f"{path.name}: a cell failed, so the stored notebook was left as it was:\n{e}") from None
+        where = "" if profile == "native" else f" in the {profile!r} profile ({_describe(profile)})"
+        raise LabkitError(f"{name}: a cell failed{where}, so the stored notebook was left as it was:\n{e}") from None
+    return clean(nb)
+
+
+def _describe(profile: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in PROFILES[profile].items()) or "the machine as it is"
+
+
+def compared_text(cell) -> list[str]:
+    """What nbval compares of a code cell's outputs: every output's text, images and widget ids left out."""
+    out = []
+    for o in cell.get("outputs", []):
+        if o.output_type == "stream":
+            out.append(f"{o.name}: {o.text}")
+        elif o.output_type in ("execute_result", "display_data"):
+            out.extend(f"{k}: {v if isinstance(v, str) else ''.join(v)}" for k, v in sorted(o.data.items()) if k not in _NOT_TEXT)
+        elif o.output_type == "error":
+            out.append(f"error: {o.ename}: {o.evalue}")
+    return out
+
+
+def portability_problems(stored, other, profile: str) -> list[str]:
+    """The compared cells of two runs of one lesson that differ, one line each, naming the cell."""
+    problems, k = [], -1
+    for i, (a, b) in enumerate(zip(stored.cells, other.cells)):
+        if a.cell_type != "code":
+            continue
+        k += 1
+        if any(marker in a.source for marker in UNCOMPARED):
+            continue
+        left, right = compared_text(a), compared_text(b)
+        if left != right:
+            la = "\n".join(left).splitlines() or [""]
+            lb = "\n".join(right).splitlines() or [""]
+            j = next((n for n, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+            got = lambda lines: repr(lines[j][:100]) if j < len(lines) else "nothing more"  # noqa: E731
+            problems.append(f"cell {i} (nbval 'Cell {k}'): prints {got(la)} here, {got(lb)} in the {profile!r} profile")
+    return problems
+
+
+def run(path: str | os.PathLike, timeout: float = 900, check: tuple[str, ...] = ("avx2",)) -> float:
+    """Execute the notebook at ``path`` in its folder, store its cleaned outputs in place; the
+    seconds it took. Each profile in ``check`` runs it once more: a compared cell that prints
+    something else there refuses the store, naming the cells. A cell that raises stops the run;
+    in either case nothing is written."""
+    path = Path(path).resolve()
+    unknown = [p for p in check if p not in PROFILES]
+    if unknown:
+        raise LabkitError(f"unknown profile {unknown[0]!r}: choose from {', '.join(PROFILES)}")
+    start = time.monotonic()
+    nb = _execute(_read(path), path.parent, timeout, "native", path.name)
     seconds = time.monotonic() - start
-    _write(clean(nb), path)
+    for profile in check:
+        problems = portability_problems(nb, _execute(_read(path), path.parent, timeout, profile, path.name), profile)
+        if problems:
+            raise LabkitError(
+                f"{path.name} is not portable, so the stored notebook was left as it was: {len(problems)} compared "
+                f"cell(s) print something else with {_describe(profile)}:\n  " + "\n  ".join(problems) +
+                "\nA result of float training goes in a cell that starts with '# NBVAL_IGNORE_OUTPUT' and asserts what "
+                "the text says of it with labkit.claims.claim/holds (README: 'Writing a lesson that passes on every CPU').")
+    _write(nb, path)
     return seconds
 
 
@@ -131,9 +218,11 @@ def write_student_copies(source: str | os.PathLike, out: str | os.PathLike) -> l
 
 
 def _run_command(args) -> int:
+    check = () if args.no_check else tuple(args.check)
     for nb in args.notebooks:
-        print(f"{nb}: running ...", file=sys.stderr, flush=True)
-        print(f"{nb}: stored, {run(nb, timeout=args.timeout):.0f} s")
+        also = f", then again in {', '.join(repr(p) for p in check)} to check it is portable" if check else ""
+        print(f"{nb}: running{also} ...", file=sys.stderr, flush=True)
+        print(f"{nb}: stored, {run(nb, timeout=args.timeout, check=check):.0f} s")
     return 0
 
 
@@ -149,6 +238,10 @@ def register(sub) -> None:
     r = lsub.add_parser("run", help="execute notebooks top to bottom and store their outputs, cleaned")
     r.add_argument("notebooks", nargs="+", help="lesson notebooks (.ipynb)")
     r.add_argument("--timeout", type=float, default=900, help="seconds one cell may take (default: 900)")
+    r.add_argument("--check", nargs="+", choices=[p for p in PROFILES if p != "native"], default=["avx2"],
+                   help="profiles to run it in again before storing; a compared cell that differs there refuses the "
+                        "store (default: avx2 = ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)")
+    r.add_argument("--no-check", action="store_true", help="store after one run, without the portability check")
     r.set_defaults(func=_run_command)
     s = lsub.add_parser("student", help="copies without solutions and outputs, for learners")
     s.add_argument("source", help="a lesson notebook, or a folder of them (notebooks/)")

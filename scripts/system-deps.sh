@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Install (as root on Debian/Ubuntu) or explain how to install the programs the tests need:
-# the host C compiler, the ARM cross-compiler with its C library, the Cortex-M4 emulator, and
-# PostgreSQL (a throwaway server for the shared-study tests of `labkit search`).
+# Install (as root on Debian/Ubuntu) or explain how to install the programs labkit needs.
+#   scripts/system-deps.sh        what the tests need: the host C compiler, the ARM cross-compiler with its
+#                                 C library, the Cortex-M4 emulator, Fashion-MNIST, and PostgreSQL (a throwaway
+#                                 server for the shared-study tests of `labkit search`); missing ones stop make
+#   scripts/system-deps.sh demo   only the compilers and the emulator, for `make demo`: when they cannot be
+#                                 installed it says what to install and lets the demo run the host rung alone
 set -euo pipefail
+mode="${1:-test}"
+case "$mode" in test|demo) ;; *) echo "usage: $0 [test|demo]" >&2; exit 2 ;; esac
 
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
@@ -14,10 +19,12 @@ else
   need+=(libnewlib-arm-none-eabi)
 fi
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
-# lessons 05, 07 and 08 train on Fashion-MNIST, packaged by Debian (they fall back to digits)
-[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
-# `labkit search --storage postgresql://` is tested against a throwaway PostgreSQL server (initdb + pg_ctl)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ "$mode" = test ]; then
+  # lessons 05, 07 and 08 train on Fashion-MNIST, packaged by Debian (they fall back to digits)
+  [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
+  # `labkit search --storage postgresql://` is tested against a throwaway PostgreSQL server (initdb + pg_ctl)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -26,6 +33,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+  exit 0
+fi
+
+if [ "$mode" = demo ]; then
+  cat >&2 <<MSG
+The demo's emulated Cortex-M4 rung needs these system packages, which are missing: ${need[*]}
+  Debian/Ubuntu (and Windows with WSL):
+    sudo apt-get install --no-install-recommends ${need[*]}
+  macOS (Homebrew):
+    brew install --cask gcc-arm-embedded && brew install qemu
+The demo runs the host rung without them; install them and run 'make demo' again for the board's CPU.
+MSG
   exit 0
 fi
 

@@ -86,3 +86,34 @@ def test_a_failing_cell_leaves_the_stored_notebook_alone(tmp_path, capsys):
     assert cli.main(["lessons", "run", str(path)]) == 2
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_a_cell_that_prints_something_else_on_another_cpu_is_not_stored(tmp_path, capsys):
+    # The kernel inherits the profile's environment: a cell printing it stands for a float-training result.
+    path = _notebook(tmp_path / "lesson.ipynb", "print('exact: 42')",
+                     "import os\nprint('isa', os.environ.get('ONEDNN_MAX_CPU_ISA'))")
+    before = path.read_bytes()
+    assert cli.main(["lessons", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not portable" in err and "cell 1 (nbval 'Cell 1')" in err and "'stdout: isa None' here" in err and "'stdout: isa AVX2' in the 'avx2' profile" in err
+    assert "NBVAL_IGNORE_OUTPUT" in err and "cell 0 " not in err  # the exact cell is not blamed
+    assert path.read_bytes() == before
+
+
+def test_a_marked_cell_with_its_claim_is_stored_and_the_claim_still_runs(tmp_path):
+    path = _notebook(tmp_path / "lesson.ipynb", "print('exact: 42')",
+                     "# NBVAL_IGNORE_OUTPUT\nimport os\nfrom labkit.claims import claim\n"
+                     "print('isa', os.environ.get('ONEDNN_MAX_CPU_ISA'))\nclaim('accuracy', 0.9, 0.89, tol=0.02)")
+    assert run(path) >= 0
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[1].outputs[0].text == "isa None\n"  # stored from the run on the machine as it is
+    broken = _notebook(tmp_path / "broken.ipynb", "# NBVAL_IGNORE_OUTPUT\nfrom labkit.claims import claim\n"
+                       "claim('accuracy', 0.80, 0.89, tol=0.02)")
+    with pytest.raises(LabkitError, match=r"ClaimError.*the lesson says accuracy ≈ 0.89 \(± 0.02\); this run gives 0.8"):
+        run(broken, check=())
+
+
+def test_run_refuses_an_unknown_profile(tmp_path):
+    path = _notebook(tmp_path / "lesson.ipynb", "print(1)")
+    with pytest.raises(LabkitError, match="unknown profile 'avx512'"):
+        run(path, check=("avx512",))
