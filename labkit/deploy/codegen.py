@@ -202,6 +202,7 @@ def cstring(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+LABEL_MAX = 255  # characters; as UTF-8 in a C string, within the 4095 bytes every C99 compiler takes
 COMMENT_MAX = 240  # characters of one name or text in a comment; longer ones are cut, saying so
 
 
@@ -239,7 +240,7 @@ def check_c_name(name: str) -> str:
     """``name`` if it can prefix the generated C's identifiers and name its files, else a LabkitError with the rule."""
     name = name if isinstance(name, str) else ""
     why = None
-    if not _C_IDENT.match(name):
+    if not _C_IDENT.fullmatch(name):
         why = "use only letters, digits and underscores, starting with a letter or an underscore"
     elif len(name) > C_NAME_MAX:
         why = f"it has {len(name)} characters; use at most {C_NAME_MAX}"
@@ -363,6 +364,10 @@ def _check_labels(labels, outputs: int) -> list[str]:
     empty = [i for i, l in enumerate(labels) if not l.strip()]
     if empty:
         raise LabkitError(f"label {empty[0] + 1} of {len(labels)} is empty: give one name per output, e.g. punch,flex")
+    long = [i for i, l in enumerate(labels) if len(l) > LABEL_MAX]
+    if long:
+        raise LabkitError(f"label {long[0] + 1} has {len(labels[long[0]]):,} characters: use at most {LABEL_MAX} "
+                          "(it becomes a C string the board prints)")
     seen: dict[str, str] = {}
     for l in labels:
         if l.casefold() in seen:
@@ -433,7 +438,7 @@ def render_c(model, name: str = "model", labels: list[str] | None = None, refere
     )
     for step in steps:  # what becomes code, not comment: identifiers only
         for ident in [a.name for a in step["arrays"]] + [st[1] for st in step["structs"]]:
-            if not _C_IDENT.match(ident):
+            if not _C_IDENT.fullmatch(ident):
                 raise AssertionError(f"labkit bug: {ident!r} is not a C identifier")
     weights_bytes = sum(a.nbytes for low in lowered for a in low.arrays)
     generation = hashlib.sha256(json.dumps([hashlib.sha256(model_bytes).hexdigest(), name, labels, reference,

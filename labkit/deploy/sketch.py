@@ -126,7 +126,7 @@ _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
 def check_sketch_name(sketch: str) -> str:
     """``sketch`` if it can name a sketch folder and its .ino (Arduino's rule), else a LabkitError with the rule."""
     sketch = sketch if isinstance(sketch, str) else ""
-    if not _SKETCH_NAME.match(sketch) or sketch.split(".")[0].lower() in _WINDOWS_DEVICES or sketch.endswith("."):
+    if not _SKETCH_NAME.fullmatch(sketch) or sketch.split(".")[0].lower() in _WINDOWS_DEVICES or sketch.endswith("."):
         shown = repr(sketch if len(sketch) <= 60 else sketch[:60] + "...")
         raise LabkitError(
             f"{shown} cannot name an Arduino sketch: use up to 63 letters, digits, '_', '-' or '.', "
