@@ -22,7 +22,15 @@ classifier must start every window from a zero state, as the generated C does.
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -31,6 +39,7 @@ from labkit.errors import LabkitError
 from labkit.quiet import capture_stderr
 
 REFERENCES = ("litert", "tflm")
+NAMES = {"litert": "LiteRT (BUILTIN_REF)", "tflm": "TFLite Micro"}
 
 
 def _as_bytes(model) -> bytes:
@@ -120,10 +129,19 @@ def _check_inputs(inputs, expected):
 def tflm_arena_bytes(model) -> int:
     """Bytes of tensor arena TFLite Micro needs for ``model``, as its recording allocator reports.
 
-    TFLM prints this to the C-level stderr only (``print_allocations``), so the file
-    descriptor is redirected to a temporary file while it prints.
+    Measured in a child process (see :func:`run_isolated`), so a model that makes TFLite Micro
+    abort gives a LabkitError instead of ending the caller's process.
     """
-    interp = _tflm_interpreter(_as_bytes(model))
+    results = run_isolated(model, None, references=(), arena=True)
+    if isinstance(results.arena, str):
+        raise LabkitError(results.arena)
+    return results.arena
+
+
+def _tflm_arena_bytes(model: bytes) -> int:
+    """TFLM prints the arena to the C-level stderr only (``print_allocations``), so the file
+    descriptor is redirected to a temporary file while it prints."""
+    interp = _tflm_interpreter(model)
     with capture_stderr() as out:
         interp.print_allocations()
     text = out.text
@@ -152,3 +170,163 @@ def io_details(model) -> tuple[list[IODetail], list[IODetail]]:
 
     interp = Interpreter(model_content=_as_bytes(model))
     return [IODetail(d) for d in interp.get_input_details()], [IODetail(d) for d in interp.get_output_details()]
+
+
+# ---- the references in a child process ------------------------------------------------------
+#
+# Both interpreters are C++: on a malformed model they can abort (SIGABRT) or crash, which would
+# end the caller's process with no message (a notebook kernel dies, `labkit verify` leaves its
+# temporary folders). run_isolated runs them in one child process per call (python -m
+# labkit.reference), which reports each reference's outputs as soon as it has them; if the child
+# dies, the reference it was running is named as the one that crashed, and a fresh child runs
+# the references that had not run yet.
+
+
+@dataclass
+class ReferenceRun:
+    """What one reference interpreter gave: its outputs, or why there are none."""
+
+    reference: str
+    outputs: list[np.ndarray] | None = None
+    problem: str = ""  # why it did not run: it refused the model, or crashed
+
+    @property
+    def ran(self) -> bool:
+        return self.outputs is not None
+
+
+@dataclass
+class IsolatedRuns:
+    runs: dict[str, ReferenceRun]
+    arena: int | str | None = None  # TFLM's arena bytes, the reason it could not be measured, or None (not asked)
+
+
+def _signal_name(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit {returncode}"
+
+
+def _last_line(text: str) -> str:
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("Traceback")]
+    return lines[-1][:300] if lines else ""
+
+
+def run_isolated(model, inputs: np.ndarray | Sequence[np.ndarray] | None, references=REFERENCES,
+                 arena: bool = False, label: str = "the model", timeout: float | None = None) -> IsolatedRuns:
+    """Run ``references`` (and, with ``arena``, TFLM's arena measurement) on ``model`` in a child
+    process; a reference that refuses the model or crashes is reported in its ``problem``."""
+    model = _as_bytes(model)
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    inputs = [np.ascontiguousarray(x) for x in inputs or []]
+    n = len(inputs[0]) if inputs else 0
+    timeout = timeout or 120 + 0.5 * n
+    for r in references:
+        if r not in REFERENCES:
+            raise LabkitError(f"unknown reference interpreter {r!r}: use one of {', '.join(REFERENCES)}")
+    out = IsolatedRuns({r: ReferenceRun(r) for r in references})
+    todo = [r for r in references] + (["arena"] if arena else [])
+    while todo:
+        done = _child(model, inputs, todo, out, label, timeout)
+        todo = [t for t in todo if t not in done]
+    return out
+
+
+def _record(out: IsolatedRuns, task: str, outputs, problem: str) -> None:
+    if task == "arena":
+        out.arena = outputs if problem == "" else problem
+    else:
+        out.runs[task].outputs, out.runs[task].problem = outputs, problem
+
+
+def _child(model: bytes, inputs, tasks: list[str], out: IsolatedRuns, label: str, timeout: float) -> set[str]:
+    """One child process working through ``tasks``; returns the tasks it settled."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    done: set[str] = set()
+    current = None
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([sys.executable, "-m", "labkit.reference"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=err, env=env)
+        try:
+            try:
+                pickle.dump({"model": model, "inputs": inputs, "tasks": tasks}, p.stdin, protocol=4)
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
+            timed_out: list[bool] = []
+            timer = threading.Timer(timeout, lambda: (timed_out.append(True), p.kill()))
+            timer.start()
+            try:
+                while True:
+                    try:
+                        msg = pickle.load(p.stdout)
+                    except (EOFError, pickle.UnpicklingError):
+                        break
+                    if msg[0] == "start":
+                        current = msg[1]
+                    elif msg[0] == "result":
+                        _, task, outputs, problem = msg
+                        _record(out, task, outputs, problem)
+                        done.add(task)
+                        current = None
+                p.wait()
+            finally:
+                timer.cancel()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if len(done) < len(tasks):
+        # the child died: the task it had started crashed it (or, before any, it could not start)
+        task = current or next(t for t in tasks if t not in done)
+        who = NAMES["tflm"] + "'s arena measurement" if task == "arena" else NAMES[task]
+        if timed_out:
+            why = f"{who} did not finish within {timeout:g} s on {label}"
+        else:
+            detail = _last_line(stderr)
+            why = f"{who} crashed on {label} ({_signal_name(p.returncode)})" + (f": {detail}" if detail else "")
+        _record(out, task, None, why)
+        done.add(task)
+    return done
+
+
+def _worker() -> None:
+    """The child's side of run_isolated: a request on stdin, one message per step on stdout."""
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever the interpreters print at C level goes to stderr, not into the channel
+    request = pickle.load(sys.stdin.buffer)
+    model, inputs = request["model"], request["inputs"]
+
+    def send(*msg):
+        pickle.dump(msg, channel, protocol=4)
+        channel.flush()
+
+    crash = os.environ.get("LABKIT_TEST_REFERENCE_CRASH")  # tests: die as a crashing interpreter would
+    for task in request["tasks"]:
+        send("start", task)
+        if task == crash:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        try:
+            if task == "arena":
+                result = _tflm_arena_bytes(model)
+            else:
+                result = run(model, inputs, reference=task)
+            send("result", task, result, "")
+        except Exception as e:  # noqa: BLE001  (the interpreter refused the model: report why)
+            what = NAMES["tflm"] + "'s arena measurement" if task == "arena" else NAMES[task]
+            detail = "; ".join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
+            detail = re.sub(r"\.(?=[A-Z])", ". ", detail)  # LiteRT runs its sentences together
+            send("result", task, None, f"{what} refused the model: {detail[:400]}")
+    channel.close()
+
+
+if __name__ == "__main__":
+    _worker()

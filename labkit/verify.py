@@ -71,19 +71,28 @@ class VerifyReport:
     checks: list[ReferenceCheck] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # flash, RAM, MACs, instructions ...
     outputs: np.ndarray | None = field(default=None, repr=False)  # the C's outputs, first reference
+    not_run: dict = field(default_factory=dict)  # reference -> why it did not run (refused the model, crashed)
 
     @property
     def bit_exact(self) -> bool:
-        return all(c.bit_exact for c in self.checks)
+        """Every reference that ran agrees with its build of the C, byte for byte."""
+        return bool(self.checks) and all(c.bit_exact for c in self.checks)
+
+    @property
+    def references(self) -> list[str]:
+        return [c.reference for c in self.checks]
 
     def check(self, reference: str) -> ReferenceCheck:
         return next(c for c in self.checks if c.reference == reference)
 
     def as_dict(self) -> dict:
-        d = {"target": self.target, "samples": self.samples, "bit_exact": self.bit_exact}
+        d = {"target": self.target, "samples": self.samples, "bit_exact": self.bit_exact,
+             "references": "+".join(self.references)}
         for c in self.checks:
             d[f"{c.reference}_bit_exact"] = c.bit_exact
             d[f"{c.reference}_mismatched_bytes"] = c.mismatched_bytes
+        for r, why in self.not_run.items():
+            d[f"{r}_not_run"] = why
         d["mismatched_bytes"] = sum(c.mismatched_bytes for c in self.checks)
         d.update({k: None for k in REPORT_METRICS})  # every target's report has the same keys (None: not measured there)
         d.update(self.metrics)
@@ -258,14 +267,22 @@ def verify(
     folder written by ``labkit codegen`` / ``labkit sketch``, whose C is checked as it is.
     ``inputs``: samples in the model's input type, shape (N, *input shape) or (N, input size);
     random if omitted.
+
+    Each reference interpreter runs in a child process (:func:`labkit.reference.run_isolated`,
+    one for all references): one that refuses the model or crashes is left out, with the reason
+    in ``report.not_run``, and the C is checked against the other. If none runs: LabkitError.
     """
     if target not in TARGETS:
         raise LabkitError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    references = tuple(references)
+    if not references or any(r not in ref.REFERENCES for r in references):
+        raise LabkitError(f"references must be some of {', '.join(ref.REFERENCES)}, not {references!r}")
     if cmodel is None and not isinstance(model, (bytes, bytearray)) and Path(model).is_dir():
         cmodel = CModel.from_folder(model)
         model = cmodel.out_dir / f"{cmodel.name}.tflite"
     if not isinstance(model, (bytes, bytearray)) and not Path(model).is_file():
         raise LabkitError(f"{model}: no such model file or generated folder")
+    label = "the model" if isinstance(model, (bytes, bytearray)) else Path(model).name
     model_bytes = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     tmp = None
     if workdir is None:
@@ -288,32 +305,57 @@ def verify(
             raise LabkitError(f"each input must have {cmodel.input.size} values {cmodel.input.shape}, got {flat.shape[1]}")
         report = VerifyReport(target=target, samples=len(flat))
         batch = flat.reshape(len(flat), *cmodel.input.shape[1:])
-        for r in references:
+        wanted = _reference_outputs(model_bytes, batch, references, cmodel, label, report)
+        for r in wanted:
             if target == "host":
                 exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
                 got = run_host(exe, flat, cmodel.output.size, workdir / "run", cmodel.output.dtype)
             else:
                 elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
                 got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
-                if r == references[0]:
+                if not report.checks:
                     report.metrics.update(sizes)
                     report.metrics.update(counts)
-            want = ref.run(model_bytes, batch, reference=r)[0].reshape(len(flat), -1)
+            want = wanted[r]
             # compared as bytes: a float output must match bit for bit too
             mismatched = int(np.count_nonzero(got.view(np.uint8) != np.ascontiguousarray(want).view(np.uint8)))
             report.checks.append(ReferenceCheck(r, mismatched == 0, mismatched, len(flat)))
-            if r == references[0]:
+            if report.outputs is None:
                 report.outputs = got
         report.metrics["arena_bytes"] = cmodel.arena_bytes
         report.metrics["macs"] = cmodel.macs
-        if "tflm" in references:  # for comparison: what TFLite Micro's allocator needs for the same model
-            report.metrics["tflm_arena_bytes"] = ref.tflm_arena_bytes(model_bytes)
         if "instructions" in report.metrics and cmodel.macs:
             report.metrics["instructions_per_mac"] = round(report.metrics["instructions"] / cmodel.macs, 2)
         return report
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _reference_outputs(model: bytes, batch: np.ndarray, references: tuple[str, ...], cmodel: CModel, label: str,
+                       report: VerifyReport) -> dict[str, np.ndarray]:
+    """Each reference's outputs as (N, output size), from one child process; TFLM's arena into
+    ``report.metrics``; a reference that did not run into ``report.not_run``."""
+    runs = ref.run_isolated(model, batch, references, arena="tflm" in references, label=label)
+    if isinstance(runs.arena, int):  # for comparison: what TFLite Micro's allocator needs for the same model
+        report.metrics["tflm_arena_bytes"] = runs.arena
+    wanted = {}
+    for r, run in runs.runs.items():
+        if not run.ran:
+            report.not_run[r] = run.problem
+            continue
+        out = run.outputs[0] if len(run.outputs) == 1 else None
+        if out is None or out.shape[0] != len(batch) or out[0].size != cmodel.output.size or out.dtype != cmodel.output.dtype:
+            shapes = ", ".join(f"{list(o.shape[1:])} {o.dtype.name}" for o in run.outputs)
+            raise LabkitError(
+                f"{ref.NAMES[r]} gives {label} output(s) of shape {shapes}, but the model's output tensor is "
+                f"{list(cmodel.output.shape[1:])} {cmodel.output.dtype.name}: the model's shapes are inconsistent; "
+                "convert it again")
+        wanted[r] = run.outputs[0].reshape(len(batch), -1)
+    if not wanted:
+        raise LabkitError(f"no reference interpreter runs {label}, so its C cannot be checked: "
+                          + "; ".join(report.not_run.values()))
+    return wanted
 
 
 # ---- the whole sketch on the emulated board ---------------------------------------------------

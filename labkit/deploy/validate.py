@@ -72,11 +72,10 @@ def _describe(t: Tensor) -> str:
 
 def _check_tensor(t: Tensor) -> None:
     where = f"tensor {t.index}"
-    if any(d == 0 for d in t.shape):
-        raise UnsupportedModelError(f"{_describe(t)} has the empty shape {list(t.shape)}; labkit-nn needs "
-                                    "tensors with at least one element")
     if t.nbytes > MAX_TENSOR_BYTES:
         raise invalid(f"its shape {list(t.shape)} holds {t.nbytes} bytes (more than {MAX_TENSOR_BYTES})", where)
+    if t.is_variable and t.is_constant:
+        raise invalid("a variable (state) tensor with constant data", where)
     n = len(t.scale)
     if len(t.zero_point) != n:
         raise invalid(f"{n} quantization scale(s) but {len(t.zero_point)} zero point(s)", where)
@@ -94,6 +93,14 @@ def _check_tensor(t: Tensor) -> None:
         if qd < 0 or (qd < rank and t.shape[qd] != n) or (qd >= rank and t.dtype != np.int32):
             # (an int32 bias may carry its filter's axis, as TFLite Micro's example models do: unused here)
             raise invalid(f"{n} per-channel scales along axis {qd} of a {list(t.shape)} tensor", where)
+
+
+def _check_not_empty(t: Tensor) -> None:
+    """Tensors that ops compute with hold at least one element (an LSTM's intermediates, which
+    only carry quantization, may be empty)."""
+    if any(d == 0 for d in t.shape):
+        raise UnsupportedModelError(f"{_describe(t)} has the empty shape {list(t.shape)}; labkit-nn needs "
+                                    "tensors with at least one element")
 
 
 def _check_indexes(g: Graph) -> None:
@@ -280,6 +287,9 @@ def validate_graph(g: Graph) -> Graph:
     for t in g.tensors:
         _check_tensor(t)
     _check_indexes(g)
+    used = set(g.inputs) | set(g.outputs) | {t for op in g.ops for t in op.inputs + op.outputs if t >= 0}
+    for t in sorted(used):
+        _check_not_empty(g.tensors[t])
     _check_dataflow(g)
     for op in g.ops:
         _check_op(g, op)
