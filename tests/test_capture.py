@@ -296,3 +296,21 @@ def test_ctrl_c_mid_gesture_keeps_the_whole_ones(tmp_path, gestures):
     t.join(10)
     assert out["result"].already == 2
     assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[[0, 1, 3]]))
+
+
+def test_sigkill_mid_gesture_leaves_whole_gestures_the_next_capture_takes(tmp_path, gestures):
+    csv = tmp_path / "punch.csv"
+    run = CliCapture(tmp_path, csv)
+    run.wait_for("listening on")
+    run.board.send(HEADER + "\n" + gesture_text(gestures[0]))
+    run.wait_for("gesture 1 saved")
+    run.board.send("".join(gesture_text(gestures[1]).splitlines(True)[:70]), pause=0.3)
+    run.proc.kill()
+    run.proc.wait(30)
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:1]))
+    board = FakeBoard(str(tmp_path / "ttyNEXT"))
+    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
+    board.send(HEADER + "\n" + gesture_text(gestures[2]))
+    t.join(10)
+    assert out["result"].already == 1
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[[0, 2]]))

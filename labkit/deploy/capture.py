@@ -83,10 +83,11 @@ def _gestures_in(path: Path) -> int:
 
 def _start_file(path: Path) -> bool:
     """A new file gets the header (written whole: a Ctrl-C cannot leave half a header); an existing one
-    cut after a row gets its blank line. True when this made the file."""
-    if not path.exists() or path.stat().st_size == 0:
+    cut after a row gets its blank line. True when this made the file (it did not exist)."""
+    existed = path.exists()
+    if not existed or path.stat().st_size == 0:
         write_atomic(path, HEADER + "\n")
-        return True
+        return not existed
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b"\n":
