@@ -43,8 +43,9 @@ def _number(what: str, value) -> float:
 
 
 def claim(what: str, value, expected: float | None = None, *, tol: float | None = None, rel: float | None = None,
-          low: float | None = None, high: float | None = None) -> float:
-    """Assert a figure the lesson's text quotes; return it as a float.
+          low: float | None = None, high: float | None = None) -> None:
+    """Assert a figure the lesson's text quotes (nothing is returned, so a claim at the end of a cell
+    adds no output).
 
     ``claim("test accuracy", acc, 0.89, tol=0.02)`` holds for 0.87 <= acc <= 0.91; ``rel=0.05``
     allows 5 % of ``expected`` instead; ``low``/``high`` bound a figure the text only says is above
@@ -67,7 +68,6 @@ def claim(what: str, value, expected: float | None = None, *, tol: float | None 
         raise ClaimError(f"the lesson says {what} is at least {low:g}; this run gives {v:.4g}")
     if high is not None and not v <= high:
         raise ClaimError(f"the lesson says {what} is at most {high:g}; this run gives {v:.4g}")
-    return v
 
 
 def holds(what: str, condition: bool, got=None) -> None:
