@@ -79,6 +79,9 @@ def load_inputs(path: str, model: str):
     if tuple(data.shape[1:]) != inp.shape[1:]:
         raise LabkitError(f"--data {path}: samples have shape {data.shape[1:]}, the model takes {inp.shape[1:]}")
     if np.issubdtype(data.dtype, np.floating):
+        from labkit.datacheck import check_samples
+
+        check_samples(data, f"--data {path}", harm="they have no int8 value to compare")
         return quantize(data, inp.scale, inp.zero_point)
     if data.dtype != np.int8:
         raise LabkitError(f"--data {path}: expected float or int8 samples, got {data.dtype}")

@@ -89,8 +89,10 @@ def model_classes(model) -> int | None:
     return shape[-1] if isinstance(shape[-1], int) else None
 
 
-def check_samples(x, name: str = "x", input_shape: Sequence | None = None, model_says: str = "the model") -> np.ndarray:
-    """``x`` as float32: numbers, at least one sample, every value finite, samples shaped ``input_shape``."""
+def check_samples(x, name: str = "x", input_shape: Sequence | None = None, model_says: str = "the model",
+                  harm: str = "training on them gives NaN weights") -> np.ndarray:
+    """``x`` as float32: numbers, at least one sample, every value finite, samples shaped ``input_shape``.
+    ``harm``: what a NaN or infinite value would do, said in the message."""
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == bool:
         raise DatasetError(f"{name} must hold numbers (float samples), got dtype {x.dtype}")
@@ -114,7 +116,7 @@ def check_samples(x, name: str = "x", input_shape: Sequence | None = None, model
             what = " and ".join(p for p in (f"{nan} NaN" if nan else "", f"{inf} infinite" if inf else "") if p)
             raise DatasetError(
                 f"{name} holds {what} value(s) in {len(bad)} of its {len(x)} samples (the first is sample {int(bad[0])}); "
-                "training on them gives NaN weights. Remove or repair those samples, e.g. "
+                f"{harm}. Remove or repair those samples, e.g. "
                 "keep = np.isfinite(x).reshape(len(x), -1).all(axis=1); x, y = x[keep], y[keep]")
     return x.astype(np.float32, copy=False)
 

@@ -267,3 +267,14 @@ def test_sketch_labels_are_checked(tmp_path, capsys, labels, message):
 def test_parse_labels_keeps_good_ones():
     assert datacheck.parse_labels("punch, flex ,wave") == ["punch", "flex", "wave"]
     assert datacheck.parse_labels(None) is None
+
+
+def test_verify_refuses_samples_with_nan(d, tmp_path, capsys):
+    """NaN has no int8 value: `verify --data` used to quantize it to arbitrary bytes and compare those."""
+    assert run(capsys, "quantize", d / "m.keras", "--data", d / "ok.npz", "-o", tmp_path / "q.tflite")[0] == 0
+    x = np.zeros((5, 10, 6), np.float32)
+    x[2, 3, 4] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x)
+    code, _, err = run(capsys, "verify", tmp_path / "q.tflite", "--data", tmp_path / "nan.npz")
+    one_line_error(code, err)
+    assert "nan.npz holds 1 NaN value(s) in 1 of its 5 samples (the first is sample 2)" in err
