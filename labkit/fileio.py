@@ -312,9 +312,14 @@ def build_folder(
     check_replaceable(target, force, what)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.labkit-new-{_tag()}-", dir=target.parent))
     try:
-        os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes 0700
+        staging = Path(tempfile.mkdtemp(prefix=f".{_short(target.name)}.labkit-new-{_tag()}-", dir=target.parent))
+    except PermissionError:
+        raise LabkitError(f"the {what} {target} is built beside it, but {target.parent} is not writable: choose an "
+                          "output folder inside a folder you can write to") from None
+    try:
+        # mkdtemp makes 0700: the umask's mode, or the mode of the (empty or kit-made) folder it replaces
+        os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.is_dir() else 0o777 & ~umask())
         result, manifest_name, manifest = build(staging)
         hashes = {n: sha256(p) for n, p in sorted(_entries(staging).items()) if p.is_file() and n != manifest_name}
         write_atomic(staging / manifest_name, json.dumps({**manifest, "made_by": made_by, "sha256": hashes}, indent=2) + "\n")

@@ -312,7 +312,7 @@ def _io_info(t: Tensor, what: str) -> TensorInfo:
         return TensorInfo(tuple(t.shape), t.size, 0.0, 0, ctype="float")
     if t.dtype != np.int8 or len(t.scale) == 0:
         raise UnsupportedModelError(
-            f"the model's {what} '{t.name}' is {t.dtype.name}; labkit-nn needs an int8 (or float32) {what}. "
+            f"the model's {what} '{ccomment(t.name, 80)}' is {t.dtype.name}; labkit-nn needs an int8 (or float32) {what}. "
             f"Convert with inference_{what}_type=tf.int8 (labkit.compress.quantize.to_int8_tflite does)."
         )
     return TensorInfo(tuple(t.shape), t.size, float(t.scale[0]), int(t.zero_point[0]))

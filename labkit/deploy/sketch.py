@@ -225,7 +225,6 @@ def write_sketch(
         return None, manifest_name, manifest
 
     build_folder(folder, build, made_by="labkit sketch", force=force, what="sketch folder")
-    folder = folder.resolve()
     return folder, (cmodel.placed_in(folder) if cmodel is not None else None)
 
 
