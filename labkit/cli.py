@@ -174,9 +174,10 @@ def _parse_holding_ctrl_c(argv) -> tuple[argparse.Namespace, bool]:
 
 def main(argv=None) -> int:
     args, pressed = _parse_holding_ctrl_c(argv)
-    if pressed:  # a command may say what an early Ctrl-C left (capture: the file and its gestures)
-        note = getattr(args, "interrupted", None)
-        print(note(args) if note else "labkit: interrupted", file=sys.stderr)
+    # a command may say what a Ctrl-C before it began left (capture: the file and its gestures)
+    note = getattr(args, "interrupted", None) or (lambda _: "labkit: interrupted")
+    if pressed:
+        print(note(args), file=sys.stderr)
         return 130
     try:
         return args.func(args)
@@ -188,7 +189,7 @@ def main(argv=None) -> int:
         print(f"labkit: error: {e.strerror or e}{where} (check the path and its permissions)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("labkit: interrupted", file=sys.stderr)
+        print(note(args), file=sys.stderr)
         return 130
 
 

@@ -40,25 +40,26 @@ def _capture_interrupted(args) -> str:
 
 
 def _capture(args) -> int:
-    out = _capture_file(args)
+    summary = None
     try:
         from labkit.deploy.capture import capture
         from labkit.errors import LabkitError
 
+        out = _capture_file(args)
         if not args.output and (not args.label.strip() or any(c in args.label for c in "/\\")):
             raise LabkitError(f"--label {args.label!r} cannot name a file; give a plain name (e.g. punch) or -o FILE")
         if args.gestures is not None and args.gestures < 1:
             raise LabkitError(f"--gestures must be 1 or more, got {args.gestures} (leave it out to record until Ctrl-C)")
         print(f"recording '{args.label}' gestures from {args.port} into {out}; Ctrl-C to stop", file=sys.stderr)
         summary = capture(args.port, out, gestures=args.gestures, log=lambda m: print(m, file=sys.stderr))
-    except KeyboardInterrupt:  # before capture() ran: nothing was recorded
-        print(_capture_interrupted(args), file=sys.stderr)
-        return 130
-    print(summary)
-    if summary.interrupted:
-        print(summary.interrupted_line(), file=sys.stderr)
-        return 130
-    return 0
+        print(summary)
+    except KeyboardInterrupt:  # outside capture(): before it ran, or while its summary was printed
+        pass
+    else:
+        if not summary.interrupted:
+            return 0
+    print(summary.interrupted_line() if summary is not None else _capture_interrupted(args), file=sys.stderr)
+    return 130
 
 
 def _board(args) -> int:
