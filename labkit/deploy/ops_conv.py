@@ -268,6 +268,8 @@ def _mean(g: Graph, op: Op, name: str) -> Lowered:
     if len(pairs) != 1:
         raise _fail(op, f"input/output scale ratio {s_in / s_out:g} is out of the supported range")
     ((multiplier, shift),) = pairs
+    if shift > 30:
+        raise _fail(op, f"input/output scale ratio {s_in / s_out:g} is out of the supported range (below 2^30)")
     extra = min(reduce.bit_length() - 1, 32, 31 + shift)
     multiplier = (multiplier << extra) // reduce
     shift -= extra

@@ -165,6 +165,8 @@ def _requantize(g: Graph, op: Op, name: str) -> Lowered:
         real = float(np.float32(si) / np.float32(so))
         lo, hi = qm.activation_range(op.kind, so, zo)
     lit, tfl = qm.quantize_multiplier(real, qm.LITERT), qm.quantize_multiplier(real, qm.TFLM)
+    if tfl[1] > 30:
+        raise _fail(op, f"input/output scale ratio {real:g} is out of the supported range (below 2^30)")
     fields = dict(size=x.size, input_zero_point=zi, output_zero_point=zo,
                   multiplier=lit[0], shift=lit[1], act_min=lo, act_max=hi)
     tflm_fields = dict(fields, multiplier=tfl[0], shift=tfl[1]) if tfl != lit else None

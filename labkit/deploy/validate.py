@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from labkit.deploy.ir import Graph, Op, Tensor
-from labkit.deploy.tflite_reader import InvalidModelError, invalid
+from labkit.deploy.tflite_reader import MAX_RANK, InvalidModelError, invalid
 from labkit.errors import UnsupportedModelError
 
 MAX_TENSOR_BYTES = 1 << 28  # 256 MiB: far beyond any board, and C's int sizes stay exact
@@ -72,8 +72,9 @@ def _describe(t: Tensor) -> str:
 
 def _check_tensor(t: Tensor) -> None:
     where = f"tensor {t.index}"
-    if t.nbytes > MAX_TENSOR_BYTES:
-        raise invalid(f"its shape {list(t.shape)} holds {t.nbytes} bytes (more than {MAX_TENSOR_BYTES})", where)
+    nbytes = math.prod(t.shape) * t.dtype.itemsize  # Python integers: numpy's int64 product could wrap
+    if nbytes > MAX_TENSOR_BYTES:
+        raise invalid(f"its shape {list(t.shape)} holds {nbytes} bytes (more than {MAX_TENSOR_BYTES})", where)
     if t.is_variable and t.is_constant:
         raise invalid("a variable (state) tensor with constant data", where)
     n = len(t.scale)
@@ -206,6 +207,12 @@ def _shapes(g: Graph, op: Op) -> None:
     ins = g.op_inputs(op)
     y = g.tensors[op.outputs[0]]
     x = ins[0] if ins else None
+    ranks = {"SOFTMAX": (1, MAX_RANK), "CONCATENATION": (1, MAX_RANK), **{k: (4, 4) for k in _WINDOW_OPS}}
+    lo, hi = ranks.get(op.kind, (0, MAX_RANK))
+    for t in [x, y] if x is not None else [y]:
+        if not lo <= len(t.shape) <= hi:
+            raise UnsupportedModelError(f"op {op.index} ({op.kind}): {_describe(t)} has rank {len(t.shape)}; "
+                                        f"{op.kind} takes " + (f"rank {lo}" if lo == hi else f"rank {lo} or more"))
     if op.kind in _SAME_SHAPE and _shape_of(x) != _shape_of(y):
         raise invalid(f"output shape {list(y.shape)} differs from its input's {list(x.shape)}", where)
     if op.kind in ("ADD", "MUL"):
