@@ -229,10 +229,12 @@ def test_appending_refuses_a_file_whose_last_gesture_is_cut_short(tmp_path, gest
 class CliCapture:
     """`labkit capture` as a user runs it, in its own process, so that SIGINT is a real Ctrl-C."""
 
-    # What the `labkit` script runs, plus a line on stderr once labkit.cli is imported: before that,
-    # Python itself is starting (site, .pth files) and a Ctrl-C is Python's own to report.
-    SCRIPT = ("import sys; from labkit.cli import main; sys.stderr.write('started\\n'); sys.stderr.flush(); "
-              "sys.exit(main())")
+    # What the `labkit` script runs, plus a line on stderr once main() holds Ctrl-C (as it builds the
+    # parser): before that, Python itself is starting (site, .pth files, about 0.1 s) and a Ctrl-C then
+    # is Python's own to report.
+    SCRIPT = ("import sys; import labkit.cli as c; build = c.build_parser; "
+              "c.build_parser = lambda: (sys.stderr.write('started\\n'), sys.stderr.flush(), build())[2]; "
+              "sys.exit(c.main())")
 
     def __init__(self, tmp_path, csv):
         import subprocess
