@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,16 +30,16 @@ BUDGET = ["--flash", "16K", "--ram", "2K"]
 
 @pytest.fixture(scope="module")
 def gestures(tmp_path_factory):
-    """Small synthetic gesture sets (train 160, test 80), normalized like the demo's."""
+    """Small synthetic gesture sets (train 140, test 60), normalized like the demo's."""
     from labkit.datasets import make_gestures
     from labkit.datasets.gestures import normalize_imu
     from labkit.fileio import write_npz
 
     d = tmp_path_factory.mktemp("gestures")
-    ds = make_gestures(n_per_class=60, classes=("punch", "flex", "wave", "circle"), seed=3)
+    ds = make_gestures(n_per_class=50, classes=("punch", "flex", "wave", "circle"), seed=3)
     x, y = normalize_imu(ds.x).astype(np.float32), ds.y
-    write_npz(d / "train.npz", x=x[:160], y=y[:160])
-    write_npz(d / "test.npz", x=x[160:], y=y[160:])
+    write_npz(d / "train.npz", x=x[:140], y=y[:140])
+    write_npz(d / "test.npz", x=x[140:], y=y[140:])
     return d
 
 
@@ -78,30 +79,13 @@ def test_budget_says_what_is_over():
     assert c == {"flash_bytes": -0.5, "ram_bytes": 1.0, "instructions": 10.0}  # unmeasured: counts as over
 
 
-def test_sizes_measured_before_training_are_the_trained_models_sizes(gestures):
-    """The claim the search relies on to reject candidates before any epoch."""
-    from labkit.automl.costs import measure_candidate
-    from labkit.models import cnn1d
-    from labkit.train import fit_classifier, set_seed
-
-    data = np.load(gestures / "train.npz")
-    set_seed(0)
-    model = cnn1d((119, 6), 4, filters=(8, 12))
-    before = measure_candidate(model, data["x"][:64])
-    fit_classifier(model, data["x"], data["y"], epochs=2)
-    after = measure_candidate(model, data["x"][:64])
-    assert before["flash_bytes"] == after["flash_bytes"] and before["ram_bytes"] == after["ram_bytes"]
-    assert before["flash_bytes"] > before["params"]  # the weights and the kernels that run them
-    assert abs(before["instructions"] - after["instructions"]) / after["instructions"] < 0.02
-
-
 # ---- labkit search ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def searched(gestures, tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "run"
     argv = ["search", str(gestures / "train.npz"), "--test", str(gestures / "test.npz"), *BUDGET,
-            "--instructions", "200k", "--family", "mlp,cnn1d,ds_cnn1d", "--trials", "4", "--epochs", "2",
+            "--instructions", "200k", "--family", "mlp,cnn1d,ds_cnn1d", "--trials", "3", "--epochs", "2",
             "--out", str(out)]
     return out, argv
 
@@ -113,8 +97,8 @@ def test_search_writes_a_model_that_fits_and_is_bit_exact(searched, capsys):
     t0 = time.monotonic()
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    for k in range(1, 5):
-        assert f"trial {k} of 4" in printed
+    for k in range(1, 4):
+        assert f"trial {k} of 3" in printed
     assert "best so far" in printed
     for name in ("best.keras", "best.tflite", "trials.csv", "pareto.png", "report.json", "study.db"):
         assert (out / name).is_file(), name
@@ -126,7 +110,7 @@ def test_search_writes_a_model_that_fits_and_is_bit_exact(searched, capsys):
     assert report["budget"] == {"flash_bytes": 16384, "ram_bytes": 2048, "instructions": 200_000, "macs": None}
     assert report["bit_exact"] is True and report["verified_on"] == "host+cortex-m4"
     assert report["flash_bytes"] <= 16384 and report["ram_bytes"] <= 2048 and report["instructions"] <= 200_000
-    assert report["trials"] == 4 and 1 <= report["feasible_trials"] <= 4
+    assert report["trials"] == 3 and 1 <= report["feasible_trials"] <= 3
     assert report["seconds"] <= time.monotonic() - t0 + 1
     # the accuracy reported is the written int8 model's on the test set
     tflite = (out / "best.tflite").read_bytes()
@@ -134,7 +118,7 @@ def test_search_writes_a_model_that_fits_and_is_bit_exact(searched, capsys):
     assert report["int8_accuracy"] == pytest.approx(evaluate_tflite(tflite, data["x"], data["y"]))
     assert report["netscore"] == pytest.approx(netscore(report["int8_accuracy"], report["params"], report["macs"]))
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 4 and set(trials["state"]) <= {"COMPLETE", "PRUNED"}
+    assert len(trials) == 3 and set(trials["state"]) <= {"COMPLETE", "PRUNED"}
     assert {"family", "fits", "int8_accuracy", "flash_bytes", "ram_bytes", "instructions", "netscore"} <= set(trials)
     best = trials[trials["number"] == report["best_trial"]["number"]].iloc[0]
     # measured on the untrained candidate, before any epoch: the same as the final model's
@@ -146,9 +130,14 @@ def test_search_writes_a_model_that_fits_and_is_bit_exact(searched, capsys):
 def test_the_same_command_again_resumes_without_new_trials(searched, capsys):
     out, argv = searched
     before = [(t.number, t.values) for t in _finished(_study(out / "study.db"))]
+    files = {n: (out / n).read_bytes() for n in ("best.tflite", "report.json")}
     assert main(argv) == 0
-    assert "resuming study 'labkit-search'" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "resuming study 'labkit-search'" in printed and "is in" in printed  # the final stage is not redone
     assert [(t.number, t.values) for t in _finished(_study(out / "study.db"))] == before
+    assert (out / "best.tflite").read_bytes() == files["best.tflite"]
+    report, earlier = json.loads((out / "report.json").read_text()), json.loads(files["report.json"])
+    assert {k: v for k, v in report.items() if k != "seconds"} == {k: v for k, v in earlier.items() if k != "seconds"}
 
 
 def test_a_study_made_for_other_data_is_refused(searched, gestures, tmp_path, capsys):
@@ -167,13 +156,13 @@ def test_candidates_over_the_budget_are_never_trained(gestures, tmp_path, capsys
     """An instruction limit no candidate meets: every trial measured, none trained, one clear error."""
     out = tmp_path / "tight"
     rc = main(["search", str(gestures / "train.npz"), *BUDGET, "--instructions", "500", "--family", "mlp",
-               "--trials", "3", "--epochs", "2", "--out", str(out)])
+               "--trials", "2", "--epochs", "2", "--out", str(out)])
     captured = capsys.readouterr()
     assert rc == 2
-    assert "none of the 3 candidates fits" in captured.err and "Traceback" not in captured.err
-    assert captured.out.count("does not fit") == 3
+    assert "none of the 2 candidates fits" in captured.err and "Traceback" not in captured.err
+    assert captured.out.count("does not fit") == 2
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 3 and not trials["fits"].any()
+    assert len(trials) == 2 and not trials["fits"].any()
     assert trials["train_seconds"].isna().all() and trials["int8_accuracy"].isna().all()
     assert all("instructions" in r or "flash" in r for r in trials["reason"])
 
@@ -184,10 +173,10 @@ def test_multi_objective_front_is_feasible_and_non_dominated(gestures, tmp_path)
     from labkit.automl import run_search
 
     d = np.load(gestures / "train.npz")
-    report = run_search(d["x"], d["y"], Budget(16384, 2048), tmp_path / "mo", families=["mlp", "cnn1d"], trials=4,
+    report = run_search(d["x"], d["y"], Budget(16384, 2048), tmp_path / "mo", families=["mlp"], trials=3,
                         max_epochs=1, multi_objective=True, final=False, log=lambda m: None)
     study = optuna.load_study(study_name="labkit-search", storage=f"sqlite:///{tmp_path / 'mo' / 'study.db'}")
-    assert len(study.directions) == 3 and report["trials"] == 4
+    assert len(study.directions) == 3 and report["trials"] == 3
     rows = {t.number: t for t in _finished(study)}
     front = report["pareto_trials"]
     assert front and all(rows[n].user_attrs["fits"] for n in front)
@@ -230,11 +219,11 @@ def _wait_for_running_after_finished(db: Path, proc, n_finished: int, timeout: f
 
 def test_sigkill_mid_trial_then_the_same_command_resumes(gestures, tmp_path):
     out = tmp_path / "killed"
-    argv = ["search", str(gestures / "train.npz"), *BUDGET, "--family", "mlp,cnn1d", "--trials", "4",
-            "--epochs", "3", "--out", str(out), "--no-final"]
+    argv = ["search", str(gestures / "train.npz"), *BUDGET, "--family", "mlp", "--trials", "3",
+            "--epochs", "2", "--out", str(out), "--no-final"]
     proc = _start(argv)
     try:
-        _wait_for_running_after_finished(out / "study.db", proc, 2)
+        _wait_for_running_after_finished(out / "study.db", proc, 1)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
@@ -242,7 +231,7 @@ def test_sigkill_mid_trial_then_the_same_command_resumes(gestures, tmp_path):
     study = _study(out / "study.db")
     kept = {t.number: (t.params, t.values, t.user_attrs) for t in _finished(study)}
     killed = [t.number for t in study.get_trials() if t.state.name == "RUNNING"]
-    assert len(kept) >= 2 and len(killed) == 1
+    assert len(kept) >= 1 and len(killed) == 1
 
     again = subprocess.run([*LABKIT, *argv], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
@@ -250,12 +239,12 @@ def test_sigkill_mid_trial_then_the_same_command_resumes(gestures, tmp_path):
     study = _study(out / "study.db")
     finished = _finished(study)
     numbers = [t.number for t in finished]
-    assert len(finished) == 4 and len(set(numbers)) == 4  # none lost, none counted twice
+    assert len(finished) == 3 and len(set(numbers)) == 3  # none lost, none counted twice
     for t in finished:  # the trials finished before the kill are there unchanged
         if t.number in kept:
             assert (t.params, t.values, t.user_attrs) == kept[t.number]
     assert killed[0] not in numbers  # the trial killed half-way is not counted as finished
-    assert len(pd.read_csv(out / "trials.csv").query("state in ['COMPLETE', 'PRUNED']")) == 4
+    assert len(pd.read_csv(out / "trials.csv").query("state in ['COMPLETE', 'PRUNED']")) == 3
 
 
 def test_ctrl_c_ends_after_the_running_trial_is_recorded_or_discarded(gestures, tmp_path):
@@ -290,7 +279,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def postgres(tmp_path):
+def postgres():
     """A throwaway PostgreSQL cluster (initdb + pg_ctl) on a loopback port, run as a non-root user."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     initdb = bins[-1] if bins else shutil.which("initdb")
@@ -307,14 +296,12 @@ def postgres(tmp_path):
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
         run_as = ["runuser", "-u", user, "--"]
-    root = tmp_path / "pg"
-    root.mkdir()
+    root = Path(tempfile.mkdtemp(prefix="labkit-pg-"))  # pytest's own folders are private to root
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     if run_as:
         shutil.chown(root, user)
         shutil.chown(sock, user)
-        os.chmod(tmp_path, 0o755)
     subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "labkit", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
     port = _free_port()
@@ -327,12 +314,13 @@ def postgres(tmp_path):
     finally:
         subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                        capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_two_workers_share_one_postgresql_study(postgres, gestures, tmp_path):
     import optuna
 
-    common = ["search", str(gestures / "train.npz"), *BUDGET, "--family", "mlp", "--trials", "6", "--epochs", "1",
+    common = ["search", str(gestures / "train.npz"), *BUDGET, "--family", "mlp", "--trials", "4", "--epochs", "1",
               "--storage", postgres, "--study", "class", "--no-final"]
     workers = [_start([*common, "--out", str(tmp_path / f"w{i}"), "--seed", str(i)]) for i in range(2)]
     outputs = [w.communicate(timeout=600) for w in workers]
@@ -341,7 +329,7 @@ def test_two_workers_share_one_postgresql_study(postgres, gestures, tmp_path):
     study = optuna.load_study(study_name="class", storage=postgres)
     finished = [t for t in study.get_trials() if t.state.name in ("COMPLETE", "PRUNED")]
     numbers = [t.number for t in finished]
-    assert len(finished) >= 6 and len(set(numbers)) == len(numbers)
+    assert len(finished) >= 4 and len(set(numbers)) == len(numbers)
     by_worker = {}
     for t in finished:
         by_worker.setdefault(int(t.user_attrs["worker"].rsplit(":", 1)[1]), []).append(t.number)

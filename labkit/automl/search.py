@@ -15,6 +15,7 @@ the C bit for bit on the host and the emulated Cortex-M4.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -78,22 +79,33 @@ def open_storage(url: str):
     import optuna
 
     engine_kwargs = {}
+    if url.startswith(("postgresql://", "postgres://")):
+        # SQLAlchemy 2.1 picks psycopg (3) for a bare postgresql:// URL; the kit ships psycopg2-binary
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif url.startswith("postgresql"):
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-    try:
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=5,
-                                              grace_period=20)
-    except Exception as e:  # sqlalchemy's OperationalError, ArgumentError, a missing driver ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LabkitError(f"cannot open the study storage {redact(url)}: {first}. Check that the database server "
-                          "is running and the URL is right (postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or "
-                          "sqlite:///path/study.db)") from None
+    error: Exception | None = None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=5,
+                                                  grace_period=20)
+        except Exception as e:  # sqlalchemy's OperationalError, ArgumentError, a missing driver ...
+            error = e
+            # two workers creating the tables of a new database at once: the loser's CREATE fails
+            # on a unique index, and a second try finds the tables there
+            if "UniqueViolation" not in str(e) and "already exists" not in str(e):
+                break
+            time.sleep(0.5 + attempt)
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise LabkitError(f"cannot open the study storage {redact(url)}: {first}. Check that the database server "
+                      "is running and the URL is right (postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or "
+                      "sqlite:///path/study.db)") from None
 
 
 @dataclass
@@ -447,6 +459,10 @@ def run_search(
                             "validation_int8_accuracy": best.user_attrs["int8_accuracy"]}
     if not final:
         log(f"{len(done)} finished trials in the study; final stage left out (run without --no-final for it)")
+    elif _up_to_date(out, report):
+        log(f"the final stage of trial {best.number} is in {out} already (report.json, best.keras, best.tflite)")
+        previous = json.loads((out / "report.json").read_text())
+        report.update({k: previous.get(k) for k in FINAL_KEYS})
     else:
         report.update(final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_classes, families,
                                   max_epochs, seed, out, verify_samples, log))
@@ -455,6 +471,22 @@ def run_search(
 
     write_json(out / "report.json", report)
     return report
+
+
+FINAL_KEYS = ("float_accuracy", "int8_accuracy", "accuracy_on", "flash_bytes", "ram_bytes", "instructions", "macs",
+              "params", "netscore", "bit_exact", "verified_on", "verify_samples", "tflite_bytes", "tflite_sha256")
+
+
+def _up_to_date(out: Path, report: dict) -> bool:
+    """True when ``out`` holds the final stage of this very study state (same best trial, same trials, same budget)."""
+    try:
+        previous = json.loads((out / "report.json").read_text())
+        tflite = (out / "best.tflite").read_bytes()
+    except (OSError, ValueError):
+        return False
+    same = all(previous.get(k) == report[k] for k in ("best_trial", "trials", "budget", "study", "storage"))
+    return (same and (out / "best.keras").is_file() and previous.get("bit_exact") is not None
+            and previous.get("tflite_sha256") == hashlib.sha256(tflite).hexdigest())
 
 
 def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_classes, families, max_epochs, seed,
@@ -488,8 +520,8 @@ def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_c
     (inp,), _ = io_details(tflite)
     inputs = quantize(ex[:verify_samples], inp.scale, inp.zero_point)
     log(f"verifying best.tflite's C on the host and the emulated Cortex-M4 ({len(inputs)} samples)")
-    host = verify(tflite, inputs=inputs, target="host")
-    m4 = verify(tflite, inputs=inputs, target="cortex-m4")
+    host = verify(tflite, inputs=inputs, target="host")  # both references: TFLite Micro's and LiteRT's arithmetic
+    m4 = verify(tflite, inputs=inputs, target="cortex-m4", references=("tflm",))  # the C a sketch ships
     from labkit.measure import count_macs
 
     params, macs = int(cand.model.count_params()), int(count_macs(cand.model))
@@ -499,6 +531,7 @@ def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_c
         "netscore": netscore(result["int8_accuracy"], params, macs),
         "bit_exact": bool(host.bit_exact and m4.bit_exact), "verified_on": "host+cortex-m4",
         "verify_samples": len(inputs), "tflite_bytes": len(tflite),
+        "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
     })
     if not result["bit_exact"]:
         log("warning: the generated C does not match the reference interpreters on this model: please report it")
