@@ -75,7 +75,7 @@ def _leftovers(folder: Path, name: str, kind: str) -> list[Path]:
     """Temporary files (kind "tmp") or staging folders ("new", "old") of ``name`` in ``folder``
     left by processes that are gone."""
     pattern = re.compile(
-        re.escape(f".{_short(name)}.labkit-") + (r"([A-Za-z0-9]+)-(\d+)-[^/]*\.tmp$" if kind == "tmp"
+        re.escape(f".{_short(name)}.labkit-") + (r"([A-Za-z0-9]+)-(\d+)-[^/]*\.tmp(\.[A-Za-z0-9]+)?$" if kind == "tmp"
                                                   else rf"{kind}-([A-Za-z0-9]+)-(\d+)-[^/]*$"))
     try:
         entries = list(folder.iterdir())
@@ -133,7 +133,10 @@ def save_keras_model(model, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    for stale in _leftovers(path.parent, path.name, "tmp"):
+        shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink(missing_ok=True)
+    # the suffix last: Keras picks the format from it
+    fd, tmp = tempfile.mkstemp(prefix=f".{_short(path.name)}.labkit-{_tag()}-", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # Keras refuses to overwrite some formats; let it create the file
     try:
@@ -142,7 +145,9 @@ def save_keras_model(model, path: str | os.PathLike) -> Path:
             model.save(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.isdir(tmp):  # some formats are folders
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
             os.unlink(tmp)
     return path
 

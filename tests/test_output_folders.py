@@ -299,6 +299,20 @@ def test_write_atomic_killed_mid_write_keeps_the_old_file_and_the_next_write_cle
     assert path.read_text() == "newer\n" and not stale.exists() and live.exists() and remote.exists()
 
 
+def test_save_keras_model_removes_what_a_killed_save_left(tmp_path):
+    from labkit.fileio import save_keras_model
+    from labkit.keras import keras
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(gone.stdout)  # a process that has ended
+    stale = tmp_path / f".m.keras.labkit-{fileio._host()}-{pid}-x1y2.tmp.keras"
+    stale.write_bytes(b"half a model")
+    inp = keras.Input((3,))
+    save_keras_model(keras.Model(inp, keras.layers.Dense(2)(inp)), tmp_path / "m.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+    assert keras.models.load_model(tmp_path / "m.keras").output_shape == (None, 2)
+
+
 # ---- modes -----------------------------------------------------------------------------------
 
 

@@ -46,7 +46,7 @@ _C_KEYWORDS = set(
 _HEADER_NAMES = {h.lower() for h in (
     "assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg "
     "stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar wctype "
-    "Arduino Arduino_LSM9DS1 Arduino_BMI270_BMM150 Chirale_TensorFlowLite labkit_nn labkit_nn_config "
+    "Arduino Arduino_LSM9DS1 Arduino_BMI270_BMM150 Chirale_TensorFlowLite labkit labkit_nn labkit_nn_config "
     "lk_verify_main lk_replay lk_replay_imu".split())}
 
 
@@ -249,7 +249,7 @@ def check_c_name(name: str) -> str:
     elif name.startswith("__") or re.match(r"^_[A-Z]", name):
         why = "names starting with __ or _ and a capital letter are reserved in C"
     elif name.lower() in _HEADER_NAMES or name.lower().startswith("labkit_nn"):
-        why = f"{name}.h would hide a standard, Arduino or labkit_nn header"
+        why = f"it is reserved: {name}.h (or {name}.json) would clash with a standard, Arduino or labkit file"
     if why:
         shown = repr(name if len(name) <= 60 else name[:60] + "...")
         raise LabkitError(
