@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import labkit
-from labkit.deploy.codegen import CModel, _check_labels, _env, check_c_name, display_name, render_c
+from labkit.deploy.codegen import CModel, _check_labels, _env, ccomment, check_c_name, display_name, render_c
 from labkit.errors import LabkitError
 from labkit.fileio import build_folder, check_replaceable, write_atomic
 
@@ -249,7 +249,7 @@ def _render_tflm(model, name: str, board: Board, source: str):
     for op in g.ops:
         if op.kind not in {o["kind"] for o in ops}:
             if op.kind not in _TFLM_ADDERS:
-                raise LabkitError(f"labkit does not know TFLite Micro's resolver call for {op.kind}")
+                raise LabkitError(f"labkit does not know TFLite Micro's resolver call for {ccomment(op.kind, 80)}")
             ops.append(dict(kind=op.kind, version=op.version, adder=_TFLM_ADDERS[op.kind],
                             old_max=VERSION_CHECKING_TFLM_MAX_VERSION.get(op.kind)))
     problems = version_checking_tflm_problems([(o["kind"], o["version"]) for o in ops])
