@@ -6,19 +6,16 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tflite_edit import _load, _pack
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tflite_edit import _load, _pack  # noqa: E402  (the schema's object API, as the other edits use it)
-
-from labkit import cli  # noqa: E402
-from labkit.deploy.codegen import CModel, ccomment, cstring, generate_c  # noqa: E402
-from labkit.deploy.sketch import write_sketch  # noqa: E402
-from labkit.errors import LabkitError  # noqa: E402
-from labkit.verify import require_tool, verify  # noqa: E402
+from labkit import cli
+from labkit.deploy.codegen import CModel, ccomment, cstring, generate_c
+from labkit.deploy.sketch import write_sketch
+from labkit.errors import LabkitError
+from labkit.verify import require_tool, verify
 
 EMU = Path(__file__).resolve().parents[1] / "labkit" / "runtime" / "arduino_emu"
 
