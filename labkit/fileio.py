@@ -60,7 +60,7 @@ def _short(name: str) -> str:
 
 def _gone(host: str, pid: str) -> bool:
     """Whether the process that made a leftover is known to be gone (only checkable on this host)."""
-    if host != _host():
+    if host != _host() or os.name != "posix":  # (on Windows, os.kill(pid, 0) would send a Ctrl-C)
         return False
     try:
         os.kill(int(pid), 0)
@@ -101,7 +101,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
         mode = 0o666 & ~umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{_short(path.name)}.labkit-{_tag()}-", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, mode)  # mkstemp makes 0600: give the file what the user's umask gives
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)  # mkstemp makes 0600: give the file what the user's umask gives
         with os.fdopen(fd, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
             f.flush()
