@@ -291,13 +291,17 @@ def test_ctrl_c_mid_gesture_keeps_the_whole_ones(tmp_path, gestures):
     assert code == 130 and "Traceback" not in err
     assert f"interrupted: 2 gesture(s) kept in {csv}" in err
     assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:2]))
-    # and the next capture appends to it
+    next_capture_appends(tmp_path, csv, gestures, [0, 1], 3)
+
+
+def next_capture_appends(tmp_path, csv, gestures, kept, new):
+    """The next capture into ``csv`` takes it as it is (holding gestures[kept]) and adds gestures[new]."""
     board = FakeBoard(str(tmp_path / "ttyNEXT"))
     t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
-    board.send(HEADER + "\n" + gesture_text(gestures[3]))
+    board.send(HEADER + "\n" + gesture_text(gestures[new]))
     t.join(10)
-    assert out["result"].already == 2
-    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[[0, 1, 3]]))
+    assert out["result"].already == len(kept)
+    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[kept + [new]]))
 
 
 def test_sigkill_mid_gesture_leaves_whole_gestures_the_next_capture_takes(tmp_path, gestures):
@@ -310,9 +314,4 @@ def test_sigkill_mid_gesture_leaves_whole_gestures_the_next_capture_takes(tmp_pa
     run.proc.kill()
     run.proc.wait(30)
     assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:1]))
-    board = FakeBoard(str(tmp_path / "ttyNEXT"))
-    t, out, log = start_capture(lambda log: capture(board.link, csv, gestures=1, log=log))
-    board.send(HEADER + "\n" + gesture_text(gestures[2]))
-    t.join(10)
-    assert out["result"].already == 1
-    assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[[0, 2]]))
+    next_capture_appends(tmp_path, csv, gestures, [0], 2)

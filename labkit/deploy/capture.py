@@ -109,26 +109,28 @@ def capture(port: str, path: str | os.PathLike, gestures: int | None = None, bau
     path = Path(path)
     summary = CaptureSummary(path=path)
     link: list = [None]  # the open port; _record replaces it when the board comes back
-    made = False
+    made = started = False
     try:
         summary.already = _gestures_in(path)
         link[0] = _open(port, baud)  # before anything is written: a wrong port leaves no file behind
         made = _start_file(path)
+        started = True
         log(f"listening on {port}: make a gesture (Ctrl-C stops)")
         _record(link, port, baud, gestures, reconnect_s, idle_s, log, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        _finish(summary, link, made)
+        _finish(summary, link, made, started or made)
     return summary
 
 
-def _finish(summary: CaptureSummary, link: list, made: bool) -> None:
-    """Close the port; count what the file really holds; remove a file this run made but left empty."""
+def _finish(summary: CaptureSummary, link: list, made: bool, started: bool) -> None:
+    """Close the port; count what the file really holds (a Ctrl-C may fall between a gesture's write and
+    its count); remove a file this run made but left without a gesture."""
     try:
         if link[0] is not None:
             link[0].close()
-        if made or summary.kept:
+        if started:
             try:
                 summary.kept = count_gestures(summary.path) - summary.already
             except DatasetError:
