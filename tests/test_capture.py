@@ -315,3 +315,21 @@ def test_sigkill_mid_gesture_leaves_whole_gestures_the_next_capture_takes(tmp_pa
     run.proc.wait(30)
     assert np.array_equal(load_gesture_csv(csv, strict=True), printed(gestures[:1]))
     next_capture_appends(tmp_path, csv, gestures, [0], 2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--label", "punch", "--gestures", "0"], r"--gestures must be 1 or more, got 0 \(leave it out to record until Ctrl-C\)"),
+    (["--label", "../punch"], r"--label '\.\./punch' cannot name a file; give a plain name \(e\.g\. punch\) or -o FILE"),
+    (["--label", " "], r"--label ' ' cannot name a file"),
+])
+def test_capture_options_are_checked_before_the_port(tmp_path, capsys, monkeypatch, argv, message):
+    import re
+
+    from labkit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["capture", "--port", str(tmp_path / "ttyNONE"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("labkit: error: ") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert os.listdir(tmp_path) == []
