@@ -371,7 +371,9 @@ def _check_labels(labels, outputs: int) -> list[str]:
     seen: dict[str, str] = {}
     for l in labels:
         if l.casefold() in seen:
-            raise LabkitError(f"the label {l!r} is given twice (as {seen[l.casefold()]!r} too): each output needs its own")
+            other = seen[l.casefold()]
+            case = "" if other == l else f" ({other!r} and {l!r} differ only in case)"
+            raise LabkitError(f"the label {l!r} is given twice{case}: each output needs its own name")
         seen[l.casefold()] = l
     return labels
 
