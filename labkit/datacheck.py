@@ -90,9 +90,9 @@ def model_classes(model) -> int | None:
 
 
 def check_samples(x, name: str = "x", input_shape: Sequence | None = None, model_says: str = "the model",
-                  harm: str = "training on them gives NaN weights") -> np.ndarray:
-    """``x`` as float32: numbers, at least one sample, every value finite, samples shaped ``input_shape``.
-    ``harm``: what a NaN or infinite value would do, said in the message."""
+                  harm: str = "training on them gives NaN weights", as_float32: bool = True) -> np.ndarray:
+    """``x`` as float32 (``as_float32=False``: as it is): numbers, at least one sample, every value finite,
+    samples shaped ``input_shape``. ``harm``: what a NaN or infinite value would do, said in the message."""
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == bool:
         raise DatasetError(f"{name} must hold numbers (float samples), got dtype {x.dtype}")
@@ -118,7 +118,7 @@ def check_samples(x, name: str = "x", input_shape: Sequence | None = None, model
                 f"{name} holds {what} value(s) in {len(bad)} of its {len(x)} samples (the first is sample {int(bad[0])}); "
                 f"{harm}. Remove or repair those samples, e.g. "
                 "keep = np.isfinite(x).reshape(len(x), -1).all(axis=1); x, y = x[keep], y[keep]")
-    return x.astype(np.float32, copy=False)
+    return x.astype(np.float32, copy=False) if as_float32 else x
 
 
 def check_labels(y, n_samples: int | None = None, n_classes: int | None = None, name: str = "y",
@@ -148,9 +148,11 @@ def check_labels(y, n_samples: int | None = None, n_classes: int | None = None, 
     return y
 
 
-def check_classifier_data(model, x, y=None, name: str = "x", y_name: str = "y") -> tuple[np.ndarray, np.ndarray | None]:
-    """``x`` (and ``y``) checked against ``model``: its input shape and its number of outputs."""
-    x = check_samples(x, name, model_input_shape(model))
+def check_classifier_data(model, x, y=None, name: str = "x", y_name: str = "y",
+                          as_float32: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` (and ``y``) checked against ``model``: its input shape and its number of outputs; ``x`` returned
+    as float32 (``as_float32=False``: as given, so no float32 copy is made of a large integer array)."""
+    x = check_samples(x, name, model_input_shape(model), as_float32=as_float32)
     if y is None:
         return x, None
     out = getattr(model, "output_shape", None)

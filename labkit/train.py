@@ -67,9 +67,10 @@ def fit_classifier(
     if patience is not None:
         patience = check_int(patience, "patience", 0)
     if isinstance(x, np.ndarray):
-        check_classifier_data(model, x, y if isinstance(y, (np.ndarray, list, tuple)) else None)
+        check_classifier_data(model, x, y if isinstance(y, (np.ndarray, list, tuple)) else None, as_float32=False)
     if validation_data is not None and len(validation_data) >= 2 and isinstance(validation_data[0], np.ndarray):
-        check_classifier_data(model, validation_data[0], validation_data[1], "validation_data x", "validation_data y")
+        check_classifier_data(model, validation_data[0], validation_data[1], "validation_data x", "validation_data y",
+                              as_float32=False)
     set_seed(seed)
     compile_classifier(model, learning_rate)
     callbacks = list(callbacks)
