@@ -4,7 +4,7 @@ The ladder, cheapest first: int8 as it is; then the same architecture narrower â
 Dense/Conv layer but the classifier loses the same fraction of its units/filters (width
 scaling by structured pruning, :mod:`labkit.compress.structured`, the most salient units kept
 with their weights). The sizes of each width are measured as linked for the board before any
-training, and the widest that fits is kept (bisection over fractions in steps of 1/16). It is
+training, and the widest that fits is kept (bisection over fractions in steps of 1/8, then 15/16). It is
 then fine-tuned, and quantization-aware training is tried too: it is used when its int8
 accuracy on a validation split is higher than post-training quantization's.
 """
@@ -19,7 +19,7 @@ from labkit.automl.budget import Budget, netscore
 from labkit.automl.costs import input_bytes, measure_candidate
 from labkit.errors import LabkitError
 
-FRACTIONS = tuple(i / 16 for i in range(1, 16))
+FRACTIONS = tuple(i / 8 for i in range(1, 8)) + (15 / 16,)  # of the units of every layer removed
 
 
 def _figures_line(fig: dict) -> str:
