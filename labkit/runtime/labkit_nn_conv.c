@@ -1,5 +1,6 @@
 /* labkit-nn runtime, convolution family. See labkit_nn_conv.h for what each kernel computes. */
 #include "labkit_nn_conv.h"
+#include "labkit_nn_dsp.h"
 
 /* The taps k (0 <= k < k_size) of a window starting at input position `origin`, spaced
  * `dilation` apart, that land inside the image [0, in_size): k runs from *first to *end - 1. */
@@ -13,11 +14,19 @@ static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int3
     *end = k1;
 }
 
+#if LK_DSP
+/* Output channel o of a CONV_2D or DEPTHWISE_CONV_2D from its accumulator. */
+#define lk_conv_output(p, acc, o) \
+    ((int8_t)lk_clamp(lk_requantize((acc), (p)->multiplier[o], (p)->shift[o]) + (p)->output_offset, (p)->act_min, (p)->act_max))
+#endif
+
 /* The kernels below work on a local copy of their parameters: as far as the compiler knows,
  * the int8_t stores to `output` could change *params (char-sized types may alias anything),
  * and it would re-read every field after each store. */
 
 /* ---- CONV_2D ---------------------------------------------------------------- */
+
+#if !LK_DSP /* the plain C kernel: the reference, and the host build; the DSP path is below */
 
 void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output) {
@@ -59,7 +68,134 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     }
 }
 
+#else /* LK_DSP */
+
+/* acc[pixel][channel] += sum over n of (x_pixel[i] + offset) * w_channel[i], for two pixels and two
+ * output channels at once: each input word is unpacked once for two channels, each weight word
+ * once for two pixels; 16 MACs in 8 SMLADs per step of 4. */
+#define LK_DOT_2X2(x0, x1, w0, w1, n)                                                             \
+    do {                                                                                          \
+        const int8_t *xp0_ = (x0), *xp1_ = (x1), *wp0_ = (w0), *wp1_ = (w1);                      \
+        const int8_t *end_ = xp0_ + ((n) & ~3);                                                   \
+        while (xp0_ != end_) {                                                                    \
+            uint32_t wv_ = lk_read4(wp0_), wa0_ = __sxtb16(wv_), wb0_ = lk_sxtb16_ror8(wv_);      \
+            wv_ = lk_read4(wp1_);                                                                 \
+            uint32_t wa1_ = __sxtb16(wv_), wb1_ = lk_sxtb16_ror8(wv_);                            \
+            uint32_t xv_ = lk_read4(xp0_), xa_ = __sxtab16(offset2, xv_);                         \
+            uint32_t xb_ = lk_sxtab16_ror8(offset2, xv_);                                         \
+            a00 = __smlad(xa_, wa0_, a00);                                                        \
+            a00 = __smlad(xb_, wb0_, a00);                                                        \
+            a01 = __smlad(xa_, wa1_, a01);                                                        \
+            a01 = __smlad(xb_, wb1_, a01);                                                        \
+            xv_ = lk_read4(xp1_), xa_ = __sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_); \
+            a10 = __smlad(xa_, wa0_, a10);                                                        \
+            a10 = __smlad(xb_, wb0_, a10);                                                        \
+            a11 = __smlad(xa_, wa1_, a11);                                                        \
+            a11 = __smlad(xb_, wb1_, a11);                                                        \
+            xp0_ += 4, xp1_ += 4, wp0_ += 4, wp1_ += 4;                                           \
+        }                                                                                         \
+        for (int32_t i_ = 0; i_ < ((n) & 3); ++i_) {                                              \
+            int32_t v0_ = xp0_[i_] + p->input_offset, v1_ = xp1_[i_] + p->input_offset;           \
+            a00 += v0_ * wp0_[i_], a01 += v0_ * wp1_[i_];                                         \
+            a10 += v1_ * wp0_[i_], a11 += v1_ * wp1_[i_];                                         \
+        }                                                                                         \
+    } while (0)
+
+/* DSP path. Output pixels go in pairs along a row when both see the same filter taps (all but
+ * the border columns of a SAME convolution), output channels in pairs of one group; a pixel or a
+ * channel without a partner is paired with itself and its second result dropped. Without
+ * dilation along x and without groups the taps of one filter row are one contiguous run of
+ * input and of weights. */
+void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                int8_t *output) {
+    const lk_conv_params copy = *params, *p = &copy;
+    const int32_t fic = p->filter_in_ch, in_ch = p->in_ch;
+    const int32_t out_ch_per_group = p->out_ch / (in_ch / fic);
+    const int32_t filter_size = p->k_h * p->k_w * fic;
+    const int contiguous = p->dilation_w == 1 && fic == in_ch;
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    if (p->k_h == 1 && p->k_w == 1 && fic == in_ch && p->pad_top == 0 && p->pad_left == 0) {
+        /* 1x1 without groups: a matrix product, pixels by output channels, two by two */
+        const int32_t px_step = p->stride_w * in_ch;
+        for (int32_t b = 0; b < p->batches; ++b) {
+            for (int32_t y = 0; y < p->out_h; ++y) {
+                const int8_t *in_row = input + ((b * p->in_h + y * p->stride_h) * p->in_w) * in_ch;
+                int8_t *out_row = output + (b * p->out_h + y) * p->out_w * p->out_ch;
+                for (int32_t x = 0; x < p->out_w; x += 2) {
+                    const int two_px = x + 1 < p->out_w;
+                    const int8_t *x0 = in_row + x * px_step, *x1 = two_px ? x0 + px_step : x0;
+                    int8_t *out0 = out_row + x * p->out_ch, *out1 = out0 + p->out_ch;
+                    for (int32_t o = 0; o < p->out_ch; o += 2) {
+                        const int two_ch = o + 1 < p->out_ch;
+                        const int8_t *w0 = filter + o * in_ch, *w1 = two_ch ? w0 + in_ch : w0;
+                        int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
+                        int32_t a10 = a00, a11 = a01;
+                        LK_DOT_2X2(x0, x1, w0, w1, in_ch);
+                        out0[o] = lk_conv_output(p, a00, o);
+                        if (two_px) out1[o] = lk_conv_output(p, a10, o);
+                        if (two_ch) {
+                            out0[o + 1] = lk_conv_output(p, a01, o + 1);
+                            if (two_px) out1[o + 1] = lk_conv_output(p, a11, o + 1);
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * in_ch;
+        for (int32_t y = 0; y < p->out_h; ++y) {
+            const int32_t in_y0 = y * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            lk_taps_inside(in_y0, p->in_h, p->k_h, p->dilation_h, &ky0, &ky1);
+            for (int32_t x = 0; x < p->out_w;) {
+                const int32_t in_x0 = x * p->stride_w - p->pad_left;
+                int32_t kx0, kx1, kx0b = -1, kx1b = -1;
+                lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+                if (x + 1 < p->out_w) lk_taps_inside(in_x0 + p->stride_w, p->in_w, p->k_w, p->dilation_w, &kx0b, &kx1b);
+                const int two_px = kx0b == kx0 && kx1b == kx1;
+                const int32_t px1 = two_px ? p->stride_w * in_ch : 0; /* the second pixel's input, from the first's */
+                int8_t *out0 = output + ((b * p->out_h + y) * p->out_w + x) * p->out_ch;
+                int8_t *out1 = out0 + p->out_ch;
+                for (int32_t o = 0; o < p->out_ch;) {
+                    const int32_t group = out_ch_per_group == p->out_ch ? 0 : o / out_ch_per_group;
+                    const int two_ch = o + 1 < p->out_ch && (o + 1) / out_ch_per_group == group;
+                    const int8_t *w0 = filter + o * filter_size, *w1 = two_ch ? w0 + filter_size : w0;
+                    int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
+                    int32_t a10 = a00, a11 = a01;
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        const int32_t row = ((in_y0 + ky * p->dilation_h) * p->in_w + in_x0) * in_ch + group * fic;
+                        const int8_t *wr0 = w0 + ky * p->k_w * fic, *wr1 = w1 + ky * p->k_w * fic;
+                        if (contiguous) {
+                            const int8_t *xr = in_b + row + kx0 * in_ch;
+                            LK_DOT_2X2(xr, xr + px1, wr0 + kx0 * fic, wr1 + kx0 * fic, (kx1 - kx0) * fic);
+                        } else {
+                            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                                const int8_t *xr = in_b + row + kx * p->dilation_w * in_ch;
+                                LK_DOT_2X2(xr, xr + px1, wr0 + kx * fic, wr1 + kx * fic, fic);
+                            }
+                        }
+                    }
+                    out0[o] = lk_conv_output(p, a00, o);
+                    if (two_px) out1[o] = lk_conv_output(p, a10, o);
+                    if (two_ch) {
+                        out0[o + 1] = lk_conv_output(p, a01, o + 1);
+                        if (two_px) out1[o + 1] = lk_conv_output(p, a11, o + 1);
+                    }
+                    o += two_ch ? 2 : 1;
+                }
+                x += two_px ? 2 : 1;
+            }
+        }
+    }
+}
+
+#endif /* LK_DSP */
+
 /* ---- DEPTHWISE_CONV_2D -------------------------------------------------------- */
+
+#if !LK_DSP /* the plain C kernel: the reference, and the host build; the DSP path is below */
 
 void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, int8_t *output) {
@@ -95,6 +231,83 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
         }
     }
 }
+
+#else /* LK_DSP */
+
+/* One filter tap for 4 adjacent channels: the input word unpacked with the offset added, the
+ * weight word unpacked alike, and 4 separate products (a depthwise tap sums over no channel):
+ * SMLABB / SMLATT multiply the bottom / top halves. */
+#define LK_DW_TAP4(xp, wp)                                                                        \
+    do {                                                                                          \
+        uint32_t xv_ = lk_read4(xp), wv_ = lk_read4(wp);                                          \
+        uint32_t xa_ = __sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_);              \
+        uint32_t wa_ = __sxtb16(wv_), wb_ = lk_sxtb16_ror8(wv_);                                  \
+        a0 = __smlabb(xa_, wa_, a0);                                                              \
+        a2 = __smlatt(xa_, wa_, a2);                                                              \
+        a1 = __smlabb(xb_, wb_, a1);                                                              \
+        a3 = __smlatt(xb_, wb_, a3);                                                              \
+    } while (0)
+
+/* DSP path: with a depth multiplier of 1, 4 channels at a time, the taps walked by pointer
+ * (unrolling a 3x3 window's 9 taps was measured slower: GCC spills their addresses). Channels left over (and every channel for a depth multiplier
+ * above 1) go one by one as in the plain kernel. */
+void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output) {
+    const lk_depthwise_conv_params copy = *params, *p = &copy;
+    const int32_t ch = p->in_ch, out_ch = p->out_ch;
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    const int32_t row = p->in_w * ch; /* one input row */
+    const int32_t y_step = p->dilation_h * row, x_step = p->dilation_w * ch, w_row = p->k_w * out_ch;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * row;
+        for (int32_t y = 0; y < p->out_h; ++y) {
+            const int32_t in_y0 = y * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            lk_taps_inside(in_y0, p->in_h, p->k_h, p->dilation_h, &ky0, &ky1);
+            for (int32_t x = 0; x < p->out_w; ++x) {
+                const int32_t in_x0 = x * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+                int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
+                const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
+                int32_t o = 0;
+                if (p->depth_multiplier == 1) {
+                    for (; o + 4 <= out_ch; o += 4) {
+                        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                        if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
+                        const int8_t *xr = in_px + ky0 * y_step + kx0 * x_step + o;
+                        const int8_t *wr = filter + (ky0 * p->k_w + kx0) * out_ch + o;
+                        for (int32_t ky = ky0; ky < ky1; ++ky) {
+                            const int8_t *xp = xr, *wp = wr;
+                            for (int32_t kx = kx1 - kx0; kx > 0; --kx) {
+                                LK_DW_TAP4(xp, wp);
+                                xp += x_step, wp += out_ch;
+                            }
+                            xr += y_step, wr += w_row;
+                        }
+                        out[o] = lk_conv_output(p, a0, o);
+                        out[o + 1] = lk_conv_output(p, a1, o + 1);
+                        out[o + 2] = lk_conv_output(p, a2, o + 2);
+                        out[o + 3] = lk_conv_output(p, a3, o + 3);
+                    }
+                }
+                for (; o < out_ch; ++o) {
+                    const int32_t c = o / p->depth_multiplier; /* the input channel o filters */
+                    int32_t acc = bias ? bias[o] : 0;
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        for (int32_t kx = kx0; kx < kx1; ++kx) {
+                            int32_t v = in_px[ky * p->dilation_h * row + kx * p->dilation_w * ch + c];
+                            acc += (v + p->input_offset) * filter[(ky * p->k_w + kx) * out_ch + o];
+                        }
+                    }
+                    out[o] = lk_conv_output(p, acc, o);
+                }
+            }
+        }
+    }
+}
+
+#endif /* LK_DSP */
 
 /* ---- MAX_POOL_2D / AVERAGE_POOL_2D ----------------------------------------------- */
 

@@ -1,15 +1,21 @@
 /* labkit-nn runtime: the int8 LSTM (UNIDIRECTIONAL_SEQUENCE_LSTM). See labkit_nn_lstm.h. */
 #include "labkit_nn.h"
+#include "labkit_nn_dsp.h"
 
 /* ---- small integer helpers -------------------------------------------------------- */
 
 static int32_t lk16_sat(int32_t x) { return x < -32768 ? -32768 : (x > 32767 ? 32767 : x); }
 
-/* The int8 dot product of one weight row with a vector. */
+/* The int8 dot product of one weight row with a vector (the zero points are in the biases).
+ * DSP path: 4 products per step, unpacked by SXTB16 and summed by SMLAD (labkit_nn_dsp.h). */
 static int32_t lk_dot_s8(const int8_t *w, const int8_t *x, int32_t n) {
+#if LK_DSP
+    return lk_dot_s8_dsp(w, x, n, 0);
+#else
     int32_t acc = 0;
     for (int32_t j = 0; j < n; ++j) acc += (int32_t)w[j] * (int32_t)x[j];
     return acc;
+#endif
 }
 
 #if LABKIT_NN_REFERENCE == LABKIT_NN_REF_TFLM
