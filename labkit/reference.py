@@ -236,6 +236,10 @@ def run_isolated(model, inputs: np.ndarray | Sequence[np.ndarray] | None, refere
     return out
 
 
+def _who(task: str) -> str:
+    return NAMES["tflm"] + "'s arena measurement" if task == "arena" else NAMES[task]
+
+
 def _record(out: IsolatedRuns, task: str, outputs, problem: str) -> None:
     if task == "arena":
         out.arena = outputs if problem == "" else problem
@@ -287,7 +291,7 @@ def _child(model: bytes, inputs, tasks: list[str], out: IsolatedRuns, label: str
     if len(done) < len(tasks):
         # the child died: the task it had started crashed it (or, before any, it could not start)
         task = current or next(t for t in tasks if t not in done)
-        who = NAMES["tflm"] + "'s arena measurement" if task == "arena" else NAMES[task]
+        who = _who(task)
         if timed_out:
             why = f"{who} did not finish within {timeout:g} s on {label}"
         else:
@@ -321,7 +325,7 @@ def _worker() -> None:
                 result = run(model, inputs, reference=task)
             send("result", task, result, "")
         except Exception as e:  # noqa: BLE001  (the interpreter refused the model: report why)
-            what = NAMES["tflm"] + "'s arena measurement" if task == "arena" else NAMES[task]
+            what = _who(task)
             detail = "; ".join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
             detail = re.sub(r"\.(?=[A-Z])", ". ", detail)  # LiteRT runs its sentences together
             send("result", task, None, f"{what} refused the model: {detail[:400]}")

@@ -69,8 +69,9 @@ def softmax_exp_table(input_scale: float, beta: float) -> np.ndarray:
     C as constants, so the board needs no expf and gets the same bits.
     """
     f32 = np.float32
-    scale = f32(-f32(input_scale) * f32(beta))
-    return np.array([_libm.expf(float(f32(scale * f32(d)))) for d in range(256)], np.float32)
+    with np.errstate(over="ignore"):  # a huge scale x beta: -inf, whose exp is 0 (float32, as in C)
+        scale = f32(-f32(input_scale) * f32(beta))
+        return np.array([_libm.expf(float(f32(scale * f32(d)))) for d in range(256)], np.float32)
 
 
 def softmax_fixed_point(input_scale: float, beta: float) -> tuple[int, int, int]:
