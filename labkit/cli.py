@@ -99,7 +99,8 @@ def format_table(reports: list[dict]) -> str:
 
 # Stages that bring their own subcommands: each module has register(subparsers), adding
 # parsers whose func(args) returns an exit code and raises LabkitError for a user's mistake.
-STAGE_COMMANDS: tuple[str, ...] = ("labkit.deploy.commands", "labkit.compress.commands", "labkit.lessons",
+STAGE_COMMANDS: tuple[str, ...] = ("labkit.deploy.commands", "labkit.compress.commands",
+                                   "labkit.compress.shrink_command", "labkit.lessons",
                                    "labkit.automl.commands")
 
 
