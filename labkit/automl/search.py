@@ -320,7 +320,7 @@ def run_search(
     else:
         smp = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=startup)
     pruner = (optuna.pruners.NopPruner() if multi_objective
-              else optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+              else optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, max_epochs // 4)))
     study = optuna.create_study(storage=store, sampler=smp, pruner=pruner, study_name=study_name,
                                 directions=directions, load_if_exists=True)
     if KEY not in study.user_attrs:
