@@ -367,6 +367,16 @@ def test_bad_options_are_one_clear_error(gestures, tmp_path, capsys, extra, mess
     assert rc == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_folder_it_did_not_make_is_left_alone(gestures, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    rc = main(["search", str(gestures / "train.npz"), *BUDGET, "--trials", "1", "--out", str(mine)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not written by labkit search" in err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 @pytest.mark.parametrize("x, y, message", [
     (np.zeros((40, 119, 6, 1, 1), np.float32), np.arange(40) % 2, "expected feature vectors"),
     (np.zeros((40, 119, 6), np.float32), np.zeros(40, np.int64), "at least two classes"),

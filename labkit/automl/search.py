@@ -33,6 +33,7 @@ from labkit.errors import DatasetError, LabkitError
 FINISHED = ("COMPLETE", "PRUNED")
 SAMPLERS = ("tpe", "random", "nsga2")
 KEY = "labkit"  # the study's user attribute describing what it was made for
+MARKER = ".labkit-search"  # in an output folder the search made (it writes only into such folders)
 
 
 class SearchInterrupted(LabkitError):
@@ -280,7 +281,15 @@ def run_search(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LabkitError(f"--out {out} is a file; give a folder (it is created if missing)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise LabkitError(f"--out {out} is not empty and was not written by labkit search; nothing was changed. "
+                          "Give a new or empty folder, or the folder of an earlier search to resume it")
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).exists():
+        from labkit.fileio import write_atomic
+
+        write_atomic(out / MARKER, "written by labkit search: the same command resumes its study and may overwrite "
+                                   "best.keras, best.tflite, trials.csv, pareto.png, report.json\n")
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
 
     from sklearn.model_selection import train_test_split
