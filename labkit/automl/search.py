@@ -292,9 +292,6 @@ def run_search(
                                    "best.keras, best.tflite, trials.csv, pareto.png, report.json\n")
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
 
-    from sklearn.model_selection import train_test_split
-
-    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
     settings = {"data": fingerprint(x, y), "budget": budget.as_dict(), "families": list(families),
                 "multi_objective": bool(multi_objective), "max_epochs": int(max_epochs), "seed": int(seed)}
 
@@ -334,6 +331,12 @@ def run_search(
                                 directions=directions, load_if_exists=True)
     if KEY not in study.user_attrs:
         study.set_user_attr(KEY, settings)
+    # one validation split for the whole study: the one of the seed it was made with (a worker's
+    # own --seed then changes only its sampler's and its trainings' random numbers)
+    from sklearn.model_selection import train_test_split
+
+    split_seed = int(study.user_attrs[KEY].get("seed", seed))
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=0.2, stratify=y, random_state=split_seed)
 
     x_repr = x_tr[:64]
     import socket
