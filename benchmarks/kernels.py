@@ -118,12 +118,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--opt", default="O2", choices=["O2", "Os", "O3"], help="optimisation level (default O2)")
     ap.add_argument("--no-dsp", action="store_true", help="build the plain C kernels (-DLABKIT_NN_NO_DSP)")
+    ap.add_argument("--asm", action="store_true", help="the DSP paths' inline-assembly form (-DLK_DSP_ASM), as GCC < 10 builds them")
     ap.add_argument("--samples", type=int, default=3, help="random inputs per model and reference (default 3)")
     ap.add_argument("--only", nargs="*", default=None, help="keys: fc conv3x3 conv1x1 dw3x3")
     args = ap.parse_args(argv)
     V.M4_CFLAGS[:] = [f"-{args.opt}" if f == "-O2" else f for f in V.M4_CFLAGS]
     if args.no_dsp:
         V.M4_CFLAGS.append("-DLABKIT_NN_NO_DSP")
+    if args.asm:
+        V.M4_CFLAGS.append("-DLK_DSP_ASM")
     t0 = time.perf_counter()
     rows = []
     all_ok = True

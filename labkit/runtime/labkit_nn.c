@@ -28,8 +28,8 @@ static inline int8_t lk_fc_output(const lk_fully_connected_params *p, int32_t ac
 #define LK_FC_ROW(acc, w, xa, xb)                                    \
     do {                                                             \
         uint32_t wv_ = lk_read4(w);                                  \
-        acc = __smlad(__sxtb16(wv_), xa, acc);                       \
-        acc = __smlad(lk_sxtb16_ror8(wv_), xb, acc);                 \
+        acc = lk_smlad(lk_sxtb16(wv_), xa, acc);                       \
+        acc = lk_smlad(lk_sxtb16_ror8(wv_), xb, acc);                 \
     } while (0)
 
 /* DSP path: three output features per pass, so each word of input is loaded and unpacked (with
@@ -50,7 +50,7 @@ void lk_fully_connected_s8(const lk_fully_connected_params *params, const int8_t
             if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2];
             const int8_t *x = in, *x_end = in + 4 * n4;
             while (x != x_end) { /* (an 8-input step needs more registers: measured slower) */
-                uint32_t xv = lk_read4(x), xa = __sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
+                uint32_t xv = lk_read4(x), xa = lk_sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
                 LK_FC_ROW(a0, w0, xa, xb);
                 LK_FC_ROW(a1, w1, xa, xb);
                 LK_FC_ROW(a2, w2, xa, xb);
@@ -70,7 +70,7 @@ void lk_fully_connected_s8(const lk_fully_connected_params *params, const int8_t
             const int8_t *w = weights + o * n, *x = in;
             int32_t a = bias ? bias[o] : 0;
             for (int32_t i = n4; i > 0; --i) {
-                uint32_t xv = lk_read4(x), xa = __sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
+                uint32_t xv = lk_read4(x), xa = lk_sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
                 LK_FC_ROW(a, w, xa, xb);
                 x += 4, w += 4;
             }

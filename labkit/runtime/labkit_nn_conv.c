@@ -78,20 +78,20 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
         const int8_t *xp0_ = (x0), *xp1_ = (x1), *wp0_ = (w0), *wp1_ = (w1);                      \
         const int8_t *end_ = xp0_ + ((n) & ~3);                                                   \
         while (xp0_ != end_) {                                                                    \
-            uint32_t wv_ = lk_read4(wp0_), wa0_ = __sxtb16(wv_), wb0_ = lk_sxtb16_ror8(wv_);      \
+            uint32_t wv_ = lk_read4(wp0_), wa0_ = lk_sxtb16(wv_), wb0_ = lk_sxtb16_ror8(wv_);      \
             wv_ = lk_read4(wp1_);                                                                 \
-            uint32_t wa1_ = __sxtb16(wv_), wb1_ = lk_sxtb16_ror8(wv_);                            \
-            uint32_t xv_ = lk_read4(xp0_), xa_ = __sxtab16(offset2, xv_);                         \
+            uint32_t wa1_ = lk_sxtb16(wv_), wb1_ = lk_sxtb16_ror8(wv_);                            \
+            uint32_t xv_ = lk_read4(xp0_), xa_ = lk_sxtab16(offset2, xv_);                         \
             uint32_t xb_ = lk_sxtab16_ror8(offset2, xv_);                                         \
-            a00 = __smlad(xa_, wa0_, a00);                                                        \
-            a00 = __smlad(xb_, wb0_, a00);                                                        \
-            a01 = __smlad(xa_, wa1_, a01);                                                        \
-            a01 = __smlad(xb_, wb1_, a01);                                                        \
-            xv_ = lk_read4(xp1_), xa_ = __sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_); \
-            a10 = __smlad(xa_, wa0_, a10);                                                        \
-            a10 = __smlad(xb_, wb0_, a10);                                                        \
-            a11 = __smlad(xa_, wa1_, a11);                                                        \
-            a11 = __smlad(xb_, wb1_, a11);                                                        \
+            a00 = lk_smlad(xa_, wa0_, a00);                                                        \
+            a00 = lk_smlad(xb_, wb0_, a00);                                                        \
+            a01 = lk_smlad(xa_, wa1_, a01);                                                        \
+            a01 = lk_smlad(xb_, wb1_, a01);                                                        \
+            xv_ = lk_read4(xp1_), xa_ = lk_sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_); \
+            a10 = lk_smlad(xa_, wa0_, a10);                                                        \
+            a10 = lk_smlad(xb_, wb0_, a10);                                                        \
+            a11 = lk_smlad(xa_, wa1_, a11);                                                        \
+            a11 = lk_smlad(xb_, wb1_, a11);                                                        \
             xp0_ += 4, xp1_ += 4, wp0_ += 4, wp1_ += 4;                                           \
         }                                                                                         \
         for (int32_t i_ = 0; i_ < ((n) & 3); ++i_) {                                              \
@@ -100,6 +100,73 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
             a10 += v1_ * wp0_[i_], a11 += v1_ * wp1_[i_];                                         \
         }                                                                                         \
     } while (0)
+
+/* acc[2 * pixel + channel] += sum over 4 * n4 (n4 > 0) of x_pixel[i] * w_channel[i], no offset: the
+ * 1x1 convolution folds it into the biases. A function of its own, so that its loop has the
+ * registers to itself (inlined, GCC spilled 10 values per step; here 4). */
+__attribute__((noinline)) static void lk_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0,
+                                                 const int8_t *w1, int32_t n4, int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    do {
+        uint32_t wv = lk_read4(w0), wa0 = lk_sxtb16(wv), wb0 = lk_sxtb16_ror8(wv);
+        wv = lk_read4(w1);
+        uint32_t wa1 = lk_sxtb16(wv), wb1 = lk_sxtb16_ror8(wv);
+        uint32_t xv = lk_read4(x0), xa = lk_sxtb16(xv), xb = lk_sxtb16_ror8(xv);
+        a00 = lk_smlad(xa, wa0, a00);
+        a00 = lk_smlad(xb, wb0, a00);
+        a01 = lk_smlad(xa, wa1, a01);
+        a01 = lk_smlad(xb, wb1, a01);
+        xv = lk_read4(x1), xa = lk_sxtb16(xv), xb = lk_sxtb16_ror8(xv);
+        a10 = lk_smlad(xa, wa0, a10);
+        a10 = lk_smlad(xb, wb0, a10);
+        a11 = lk_smlad(xa, wa1, a11);
+        a11 = lk_smlad(xb, wb1, a11);
+        x0 += 4, x1 += 4, w0 += 4, w1 += 4;
+    } while (--n4);
+    acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+}
+
+/* CONV_2D 1x1 without padding or groups: a matrix product, output channels by pixels, two by
+ * two. With no padding every pixel sees every weight, so the input offset goes into the bias
+ * once per channel: bias + offset * sum(w), and the inner loop multiplies raw int8 values. */
+static void lk_conv_1x1_dsp(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                            int8_t *output) {
+    const int32_t k = p->in_ch, n4 = k >> 2, px_step = p->stride_w * k;
+    for (int32_t o = 0; o < p->out_ch; o += 2) {
+        const int two_ch = o + 1 < p->out_ch;
+        const int8_t *w0 = filter + o * k, *w1 = two_ch ? w0 + k : w0;
+        int32_t sum0 = 0, sum1 = 0;
+        for (int32_t i = 0; i < k; ++i) sum0 += w0[i], sum1 += w1[i];
+        const int32_t b0 = (bias ? bias[o] : 0) + p->input_offset * sum0;
+        const int32_t b1 = (bias && two_ch ? bias[o + 1] : 0) + p->input_offset * sum1;
+        const int32_t m0 = p->multiplier[o], m1 = p->multiplier[two_ch ? o + 1 : o];
+        const int s0 = p->shift[o], s1 = p->shift[two_ch ? o + 1 : o];
+        const int32_t z = p->output_offset, lo = p->act_min, hi = p->act_max;
+        for (int32_t b = 0; b < p->batches; ++b) {
+            for (int32_t y = 0; y < p->out_h; ++y) {
+                const int8_t *in_row = input + ((b * p->in_h + y * p->stride_h) * p->in_w) * k;
+                int8_t *out_row = output + (b * p->out_h + y) * p->out_w * p->out_ch + o;
+                for (int32_t x = 0; x < p->out_w; x += 2) {
+                    const int two_px = x + 1 < p->out_w;
+                    const int8_t *x0 = in_row + x * px_step, *x1 = two_px ? x0 + px_step : x0;
+                    int32_t acc[4] = {b0, b1, b0, b1};
+                    if (n4) lk_dot_2x2(x0, x1, w0, w1, n4, acc);
+                    for (int32_t i = n4 * 4; i < k; ++i) {
+                        acc[0] += x0[i] * w0[i], acc[1] += x0[i] * w1[i];
+                        acc[2] += x1[i] * w0[i], acc[3] += x1[i] * w1[i];
+                    }
+                    int8_t *out0 = out_row + x * p->out_ch, *out1 = out0 + p->out_ch;
+                    out0[0] = (int8_t)lk_clamp(lk_requantize(acc[0], m0, s0) + z, lo, hi);
+                    if (two_px) out1[0] = (int8_t)lk_clamp(lk_requantize(acc[2], m0, s0) + z, lo, hi);
+                    if (two_ch) {
+                        out0[1] = (int8_t)lk_clamp(lk_requantize(acc[1], m1, s1) + z, lo, hi);
+                        if (two_px) out1[1] = (int8_t)lk_clamp(lk_requantize(acc[3], m1, s1) + z, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /* DSP path. Output pixels go in pairs along a row when both see the same filter taps (all but
  * the border columns of a SAME convolution), output channels in pairs of one group; a pixel or a
@@ -115,32 +182,7 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int contiguous = p->dilation_w == 1 && fic == in_ch;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     if (p->k_h == 1 && p->k_w == 1 && fic == in_ch && p->pad_top == 0 && p->pad_left == 0) {
-        /* 1x1 without groups: a matrix product, pixels by output channels, two by two */
-        const int32_t px_step = p->stride_w * in_ch;
-        for (int32_t b = 0; b < p->batches; ++b) {
-            for (int32_t y = 0; y < p->out_h; ++y) {
-                const int8_t *in_row = input + ((b * p->in_h + y * p->stride_h) * p->in_w) * in_ch;
-                int8_t *out_row = output + (b * p->out_h + y) * p->out_w * p->out_ch;
-                for (int32_t x = 0; x < p->out_w; x += 2) {
-                    const int two_px = x + 1 < p->out_w;
-                    const int8_t *x0 = in_row + x * px_step, *x1 = two_px ? x0 + px_step : x0;
-                    int8_t *out0 = out_row + x * p->out_ch, *out1 = out0 + p->out_ch;
-                    for (int32_t o = 0; o < p->out_ch; o += 2) {
-                        const int two_ch = o + 1 < p->out_ch;
-                        const int8_t *w0 = filter + o * in_ch, *w1 = two_ch ? w0 + in_ch : w0;
-                        int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
-                        int32_t a10 = a00, a11 = a01;
-                        LK_DOT_2X2(x0, x1, w0, w1, in_ch);
-                        out0[o] = lk_conv_output(p, a00, o);
-                        if (two_px) out1[o] = lk_conv_output(p, a10, o);
-                        if (two_ch) {
-                            out0[o + 1] = lk_conv_output(p, a01, o + 1);
-                            if (two_px) out1[o + 1] = lk_conv_output(p, a11, o + 1);
-                        }
-                    }
-                }
-            }
-        }
+        lk_conv_1x1_dsp(p, input, filter, bias, output);
         return;
     }
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -240,12 +282,12 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
 #define LK_DW_TAP4(xp, wp)                                                                        \
     do {                                                                                          \
         uint32_t xv_ = lk_read4(xp), wv_ = lk_read4(wp);                                          \
-        uint32_t xa_ = __sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_);              \
-        uint32_t wa_ = __sxtb16(wv_), wb_ = lk_sxtb16_ror8(wv_);                                  \
-        a0 = __smlabb(xa_, wa_, a0);                                                              \
-        a2 = __smlatt(xa_, wa_, a2);                                                              \
-        a1 = __smlabb(xb_, wb_, a1);                                                              \
-        a3 = __smlatt(xb_, wb_, a3);                                                              \
+        uint32_t xa_ = lk_sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_);              \
+        uint32_t wa_ = lk_sxtb16(wv_), wb_ = lk_sxtb16_ror8(wv_);                                  \
+        a0 = lk_smlabb(xa_, wa_, a0);                                                              \
+        a2 = lk_smlatt(xa_, wa_, a2);                                                              \
+        a1 = lk_smlabb(xb_, wb_, a1);                                                              \
+        a3 = lk_smlatt(xb_, wb_, a3);                                                              \
     } while (0)
 
 /* DSP path: with a depth multiplier of 1, 4 channels at a time, the taps walked by pointer

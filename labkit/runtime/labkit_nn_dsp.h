@@ -22,7 +22,43 @@
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(LABKIT_NN_NO_DSP)
 #define LK_DSP 1
+/* The ACLE intrinsics where the compiler has them (GCC 10 and later, clang); GCC before 10 (the
+ * Arduino mbed core's toolchain is GCC 7) has an arm_acle.h without them, so there each is one
+ * instruction of inline assembly, the same instruction. LK_DSP_ASM forces that form (a test). */
+#if (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 10)) && !defined(LK_DSP_ASM)
 #include <arm_acle.h>
+#define lk_sxtb16(x) ((uint32_t)__sxtb16(x))
+#define lk_sxtab16(a, x) ((uint32_t)__sxtab16((a), (x)))
+#define lk_smlad(a, b, acc) __smlad((a), (b), (acc))
+#define lk_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
+#define lk_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+#else
+static inline uint32_t lk_sxtb16(uint32_t x) {
+    uint32_t r;
+    __asm("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t lk_sxtab16(uint32_t a, uint32_t x) {
+    uint32_t r;
+    __asm("sxtab16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+static inline int32_t lk_smlad(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t lk_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t lk_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#endif
 #else
 #define LK_DSP 0
 #endif
@@ -34,14 +70,15 @@
  *   for both signs of ab (for ab < 0 the nudge 1 - 2^30 and the truncation are a ceiling);
  *   the rounding shift of v by e (half away from zero) is floor((v + 2^(e-1) - [v < 0]) / 2^e);
  *   and floor(floor(n / a) + c) / b) = floor((n + c*a) / (a*b)), so both fold into one shift of
- *   ab + 2^30 + (2^(e-1) - [ab + 2^30 < 0]) * 2^31 by 31 + e bits.
+ *   ab + 2^30 + (2^(e-1) - [ab + 2^30 < 0]) * 2^31 by 31 + e bits (multipliers >= 0; see below).
  * Plain C, so the host tests compare it with the reference helper (tests/test_kernels_dsp.py). */
 static inline int32_t lk_requantize(int32_t x, int32_t multiplier, int shift) {
-    int left = shift > 0 ? shift : 0, e = shift > 0 ? 0 : -shift;
-    int64_t prod = (int64_t)(int32_t)((uint32_t)x << left) * multiplier + (1LL << 30);
-    if (e == 0) return (int32_t)(prod >> 31);
-    int64_t r = prod + (int64_t)((int32_t)(1u << (e - 1)) - (prod < 0)) * (1LL << 31); /* |r| < 2^63 */
-    return (int32_t)(r >> 32) >> (e - 1); /* floor(r / 2^(31 + e)): the high word, no 64-bit shift */
+    if (shift >= 0) return (int32_t)(((int64_t)(int32_t)((uint32_t)x << shift) * multiplier + (1LL << 30)) >> 31);
+    const int e = -shift;
+    /* [x < 0] stands for [ab + 2^30 < 0]: they differ only where -2^30 <= ab < 0, and there both give 0 */
+    int64_t k = (1LL << 30) + (int64_t)((int32_t)(1u << (e - 1)) - (x < 0)) * (1LL << 31);
+    int64_t r = (int64_t)x * multiplier + k; /* one SMLAL; |r| < 2^63 */
+    return (int32_t)(r >> 32) >> (e - 1);    /* floor(r / 2^(31 + e)): the high word, no 64-bit shift */
 }
 
 #if LK_DSP
@@ -78,8 +115,8 @@ static inline int32_t lk_dot_s8_dsp(const int8_t *a, const int8_t *b, int32_t n,
         uint32_t x = lk_read4(a), w = lk_read4(b);
         a += 4;
         b += 4;
-        acc = __smlad(__sxtb16(x), __sxtb16(w), acc);
-        acc = __smlad(lk_sxtb16_ror8(x), lk_sxtb16_ror8(w), acc);
+        acc = lk_smlad(lk_sxtb16(x), lk_sxtb16(w), acc);
+        acc = lk_smlad(lk_sxtb16_ror8(x), lk_sxtb16_ror8(w), acc);
     }
     for (i = 0; i < (n & 3); ++i) acc += (int32_t)a[i] * (int32_t)b[i];
     return acc;
