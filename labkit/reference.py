@@ -168,7 +168,11 @@ def io_details(model) -> tuple[list[IODetail], list[IODetail]]:
     """The model's inputs and outputs, as LiteRT reports them."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=_as_bytes(model))
+    try:
+        interp = Interpreter(model_content=_as_bytes(model))
+    except ValueError as e:
+        detail = "; ".join(l.strip() for l in str(e).splitlines() if l.strip())
+        raise LabkitError(f"LiteRT cannot read the model: {detail} (labkit codegen MODEL names what is wrong)") from None
     return [IODetail(d) for d in interp.get_input_details()], [IODetail(d) for d in interp.get_output_details()]
 
 

@@ -170,3 +170,12 @@ def test_cli_codegen_of_a_broken_model_exits_2_with_one_line(models, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("labkit: error: not a valid .tflite: ") and err.count("\n") == 1
     assert "Traceback" not in err and not (tmp_path / "c").exists()
+
+
+def test_cli_verify_of_a_broken_model_with_data_exits_2_with_one_line(models, tmp_path, capsys):
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(models["mlp"][: len(models["mlp"]) // 2])
+    np.save(tmp_path / "x.npy", np.zeros((3, 10, 3), np.float32))
+    assert cli.main(["verify", str(path), "--data", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labkit: error: not a valid .tflite: ") and "Traceback" not in err
