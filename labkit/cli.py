@@ -47,6 +47,10 @@ def _verify(args) -> int:
 
         cm = CModel.from_folder(model)
         model = str(cm.out_dir / f"{cm.name}.tflite")
+    if args.data:
+        from labkit.deploy.tflite_reader import read_tflite
+
+        read_tflite(model)  # a broken model gets its one-line error before the data is read against it
     inputs = load_inputs(args.data, model) if args.data else None
     references = ("tflm", "litert") if args.reference == "both" else (args.reference,)
     reports = [verify(args.model, inputs=inputs, samples=args.samples, target=t, references=references).as_dict()
