@@ -304,6 +304,8 @@ def run_search(
         raise LabkitError(f"cannot read the studies in {redact(url)}: {str(e).splitlines()[0]}") from None
     if study_name in existing:
         made_for = existing[study_name].user_attrs.get(KEY)
+        if made_for is None and existing[study_name].n_trials == 0:
+            made_for = settings  # another worker is creating it this very moment
         if made_for is None:
             raise LabkitError(f"study {study_name!r} in {redact(url)} was not made by labkit search; choose another "
                               "--study name")
@@ -335,7 +337,7 @@ def run_search(
     # own --seed then changes only its sampler's and its trainings' random numbers)
     from sklearn.model_selection import train_test_split
 
-    split_seed = int(study.user_attrs[KEY].get("seed", seed))
+    split_seed = int(study.user_attrs.get(KEY, settings).get("seed", seed))
     x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=0.2, stratify=y, random_state=split_seed)
 
     x_repr = x_tr[:64]
