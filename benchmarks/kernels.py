@@ -155,6 +155,7 @@ def main(argv=None) -> int:
                      f"{per_mac / CMSIS_NN[key]:.2f}", f"{TARGETS[key]:.1f} {'met' if met and ok else 'not met'}",
                      str(exact["tflm"]).lower(), str(exact["litert"]).lower(), f"{code:,}"])
         print(f"measured {key}", file=sys.stderr)
+    cnn_ops, cnn_code = cnn_kernel_code()
     head = ["shape", "MACs", "instructions", "empty", "instr/MAC", "CMSIS-NN", "ratio", "target",
             "tflm bit_exact", "litert bit_exact", "code B"]
     flags = " ".join(f for f in V.M4_CFLAGS if f.startswith(("-O", "-D")))
@@ -163,8 +164,22 @@ def main(argv=None) -> int:
     print("|" + "---|" * len(head))
     for r in rows:
         print("| " + " | ".join(r) + " |")
+    print(f"kernel code one CNN links (README's CNN 32x32x3: {', '.join(cnn_ops)}): {cnn_code:,} B")
     print(f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return 0 if all_ok else 1
+
+
+def cnn_kernel_code() -> tuple[list[str], int]:
+    """Kernel code bytes the README's CNN (benchmarks/verify_models.py) links, as built here."""
+    from labkit import models, train
+
+    train.set_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype("float32")
+    tfl = to_int8_tflite(models.cnn((32, 32, 3), 10, dense=32), x, seed=0)
+    with tempfile.TemporaryDirectory(prefix="labkit-kernels-") as tmp:
+        cm = generate_c(tfl, Path(tmp) / "model", name="model")
+        V.build_cortex_m4(cm, "tflm", Path(tmp) / "b")
+        return sorted(set(cm.ops)), kernel_code_bytes(Path(tmp) / "b" / "model_tflm.map")
 
 
 if __name__ == "__main__":
