@@ -193,6 +193,8 @@ def linked_sizes(link_map: Path, object_names: list[str]) -> dict:
         if len(parts) >= 3 and parts[-1].rsplit("/", 1)[-1] in object_names and parts[-3].startswith("0x"):
             name = parts[0] if len(parts) == 4 else section
             address, size = int(parts[-3], 16), int(parts[-2], 16)
+            if name.startswith((".ARM.attributes", ".comment")):  # never loaded: not stored on the board
+                size = 0
             if address >= 0x20000000:
                 ram += size
                 if name.startswith(".data"):
