@@ -130,3 +130,21 @@ def test_depthwise_dsp_paths(seed, tmp_path):
     x = L.DepthwiseConv2D(3, padding="valid")(x)
     out = L.Dense(5)(L.GlobalAveragePooling2D()(x))
     _m4_bit_exact(keras.Model(inp, out), (h, w, c), seed, tmp_path, ["DEPTHWISE_CONV_2D"])
+
+
+def test_flash_counts_only_what_the_board_stores(tmp_path):
+    """.ARM.attributes and .comment (address 0, never loaded) are not flash; .text, .rodata, .data are."""
+    from labkit.verify import linked_sizes
+
+    o = "/b/model_tflm.m4.o"
+    (tmp_path / "m.map").write_text(
+        "Discarded input sections\n .text.unused  0x00000000  0x40 " + o + "\n"
+        "Linker script and memory map\n"
+        f" .text.lk_fully_connected_s8\n                0x00000100      0x2a0 {o}\n"
+        f" .rodata        0x00000400       0x40 {o}\n"
+        f" .data          0x20000000        0x8 {o}\n"
+        f" .bss           0x20000008       0x10 {o}\n"
+        f" .comment       0x00000000       0x27 {o}\n"
+        f" .ARM.attributes\n                0x00000000       0x34 {o}\n")
+    assert linked_sizes(tmp_path / "m.map", ["model_tflm.m4.o"]) == {"flash_bytes": 0x2a0 + 0x40 + 8,
+                                                                     "ram_bytes": 0x18}
