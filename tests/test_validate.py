@@ -179,3 +179,16 @@ def test_cli_verify_of_a_broken_model_with_data_exits_2_with_one_line(models, tm
     assert cli.main(["verify", str(path), "--data", str(tmp_path / "x.npy")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("labkit: error: not a valid .tflite: ") and "Traceback" not in err
+
+
+def test_a_bias_that_can_overflow_the_accumulator_is_refused(models, tmp_path):
+    """Found by the fuzzer (a word set to 0x7fffffff): UBSan's signed overflow in the C if accepted."""
+    def huge_bias(model, g):
+        (conv,) = _ops(model, g, "CONV_2D")
+        t = g.tensors[conv.inputs[2]]
+        values = np.frombuffer(bytes(model.buffers[t.buffer].data), "<i4").copy()
+        values[0] = 2**31 - 1
+        model.buffers[t.buffer].data = values.view(np.uint8)
+
+    _refused(_edit(models["cnn"], huge_bias), tmp_path, "(CONV_2D): a bias of 2147483647 plus 9 int8 products can "
+             "overflow the int32 accumulator")

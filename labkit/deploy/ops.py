@@ -75,6 +75,20 @@ def _require_int8(op: Op, *tensors: Tensor) -> None:
             )
 
 
+# One product of the int8 kernels at most: (input - zero point) in [-255, 255] times a weight in [-128, 127].
+MAX_PRODUCT = 255 * 128
+
+
+def _check_accumulator(op: Op, taps: int, bias: Tensor | np.ndarray | None = None) -> None:
+    """The int32 accumulator of ``taps`` products plus the bias cannot overflow (that would be
+    undefined behaviour in C, in TFLite's kernels as in labkit-nn's)."""
+    values = bias.data if isinstance(bias, Tensor) else bias
+    largest = int(np.abs(np.asarray(values, np.int64)).max(initial=0)) if values is not None else 0
+    if largest + taps * MAX_PRODUCT >= 2**31:
+        raise _fail(op, f"a bias of {largest} plus {taps} int8 products can overflow the int32 accumulator; "
+                        "check the model's biases and shapes")
+
+
 def _scalar(t: Tensor) -> tuple[float, int]:
     return float(t.scale[0]), int(t.zero_point[0])
 
@@ -120,6 +134,7 @@ def _fully_connected(g: Graph, op: Op, name: str) -> Lowered:
                         f"({len(w.scale)} scales along axis {w.quantized_dimension}, {out_features} outputs)")
     if b is not None and b.size != out_features:
         raise _fail(op, f"the bias has {b.size} values for {out_features} outputs")
+    _check_accumulator(op, in_features, b)
     s_in, z_in = _scalar(x)
     s_out, z_out = _scalar(y)
     reals = [s_in * float(ws) / s_out for ws in w.scale]

@@ -11,7 +11,8 @@ import numpy as np
 
 from labkit.deploy import quant_math as qm
 from labkit.deploy.ir import Graph, Op, Tensor
-from labkit.deploy.ops import CArray, Lowered, _fail, _multipliers, _require_int8, _scalar, lowering
+from labkit.deploy.ops import (CArray, Lowered, _check_accumulator, _fail, _multipliers, _require_int8, _scalar,
+                               lowering)
 
 
 def _out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) -> int:
@@ -116,6 +117,7 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     if in_ch % filter_in_ch or out_ch % (in_ch // filter_in_ch):
         raise _fail(op, f"{in_ch} input channels do not split into groups of {filter_in_ch}")
     groups = in_ch // filter_in_ch
+    _check_accumulator(op, k_h * k_w * filter_in_ch, b)
     dilation_h, dilation_w = int(op.options.get("dilation_h_factor", 1)), int(op.options.get("dilation_w_factor", 1))
     sp = _spatial(op, x, y, k_h, k_w, dilation_h, dilation_w)
     act, lo, hi = _activation(op, y)
@@ -165,6 +167,7 @@ def _depthwise_conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     # The multiplier follows from the shapes (TFLite's kernels ignore the deprecated option).
     depth_multiplier = out_ch // in_ch
     _, k_h, k_w, _ = w.shape
+    _check_accumulator(op, k_h * k_w, b)
     dilation_h, dilation_w = int(op.options.get("dilation_h_factor", 1)), int(op.options.get("dilation_w_factor", 1))
     sp = _spatial(op, x, y, k_h, k_w, dilation_h, dilation_w)
     act, lo, hi = _activation(op, y)
@@ -205,6 +208,8 @@ def _pool_2d(g: Graph, op: Op, name: str) -> Lowered:
     if _scalar(x) != _scalar(y):
         raise _fail(op, f"int8 pooling needs the output quantized like the input (got {_scalar(x)} -> {_scalar(y)})")
     k_h, k_w = int(op.options.get("filter_height", 1)), int(op.options.get("filter_width", 1))
+    if k_h * k_w * 128 >= 2**31:
+        raise _fail(op, f"a {k_h}x{k_w} window sums more int8 values than an int32 holds")
     sp = _spatial(op, x, y, k_h, k_w)
     if x.shape[-1] != y.shape[-1]:
         raise _fail(op, "pooling must keep the number of channels")
@@ -258,6 +263,8 @@ def _mean(g: Graph, op: Op, name: str) -> Lowered:
     outer = int(np.prod(dims[:first], dtype=np.int64))
     reduce = int(np.prod(dims[first : last + 1], dtype=np.int64)) if reduced else 1
     inner = int(np.prod(dims[last + 1 :], dtype=np.int64))
+    if reduce * 128 >= 2**31:
+        raise _fail(op, f"a mean over {reduce} values sums more int8 values than an int32 holds")
     if outer * inner != y.size:
         raise _fail(op, f"output shape {list(y.shape)} does not follow from reducing {list(x.shape)} over {axes}")
     s_in, z_in = _scalar(x)

@@ -35,7 +35,7 @@ import numpy as np
 
 from labkit.deploy import quant_math as qm
 from labkit.deploy.ir import Graph, Op, Tensor
-from labkit.deploy.ops import CArray, Lowered, _fail, _require_int8, _scalar, lowering
+from labkit.deploy.ops import CArray, Lowered, _check_accumulator, _fail, _require_int8, _scalar, lowering
 
 GATES = ("input", "forget", "cell", "output")
 _INPUT_WEIGHTS = (1, 2, 3, 4)
@@ -164,9 +164,10 @@ def _lstm(g: Graph, op: Op, name: str) -> Lowered:
     # zero points folded into constant biases: sum_j (x_j - z_x) w_j + b = sum_j x_j w_j + (b - z_x sum_j w_j)
     input_bias = np.concatenate([b - z_x * w.sum(axis=1) for b, w in zip(biases, w_x)])
     recurrent_bias = np.concatenate([-z_h * w.sum(axis=1) for w in w_h])
-    for arr in (input_bias, recurrent_bias):
+    for arr, taps in ((input_bias, features), (recurrent_bias, units)):
         if np.abs(arr).max(initial=0) >= 2**31:
             raise _fail(op, "a folded bias overflows int32")
+        _check_accumulator(op, taps, arr)
 
     # requantization scales, in the slot order of labkit_nn_lstm.h
     w_scale_x = [float(ins[k].scale[0]) for k in _INPUT_WEIGHTS]
