@@ -443,7 +443,8 @@ def run_search(
     report = {
         "int8_accuracy": None, "float_accuracy": None, "accuracy_on": None, "flash_bytes": None, "ram_bytes": None,
         "instructions": None, "macs": None, "params": None, "netscore": None, "bit_exact": None, "verified_on": None,
-        "trials": len(done), "feasible_trials": sum(_feasible(t) for t in done),
+        "trials": len(done), "feasible_trials": sum(bool(t.user_attrs.get("fits")) for t in done),
+        "trained_trials": sum(_feasible(t) for t in done),
         "pruned_trials": sum(t.state.name == "PRUNED" for t in done),
         "infeasible_trials": sum(t.state.name == "COMPLETE" and not t.user_attrs.get("fits") for t in done),
         "best_trial": None, "pareto_trials": [t.number for t in pareto_front(done)],
