@@ -117,3 +117,15 @@ def test_run_refuses_an_unknown_profile(tmp_path):
     path = _notebook(tmp_path / "lesson.ipynb", "print(1)")
     with pytest.raises(LabkitError, match="unknown profile 'avx512'"):
         run(path, check=("avx512",))
+
+
+@pytest.mark.parametrize("source, left_alone", [
+    ("# NBVAL_IGNORE_OUTPUT\nprint(1)", True),
+    ("# Check exercise 3\n  #  NBVAL_SKIP\nprint(1)", True),
+    ("# NBVAL_IGNORE_OUTPUT (a float result)\nprint(1)", False),  # nbval needs the marker alone on its line
+    ("print('# NBVAL_IGNORE_OUTPUT')", False),
+])
+def test_the_portability_check_reads_markers_as_nbval_does(source, left_alone):
+    from labkit.lessons import uncompared
+
+    assert uncompared(source) is left_alone
