@@ -162,11 +162,9 @@ def _shrink(args) -> int:
         print(f"{key:<14}{_fmt(report[key + '_before']):>12} -> {_fmt(report[key + '_after'])}")
     if report["flash_before"] is None:
         print("flash and instructions: not measured (install the ARM cross-compiler and QEMU to measure them)")
-    base = out.with_suffix("")
-    save_keras_model(small, out)
-    write_atomic(base.with_suffix(".tflite"), tflite)
-    write_json(base.with_suffix(".json"), report)
-    print(f"wrote {out}, {base.with_suffix('.tflite')}, {base.with_suffix('.json')}")
+    written = [save_keras_model(small, out), write_atomic(out.with_suffix(".tflite"), tflite),
+               write_json(out.with_suffix(".json"), report)]
+    print("wrote " + ", ".join(map(str, written)))
     return 0
 
 
