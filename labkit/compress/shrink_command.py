@@ -183,12 +183,12 @@ def register(subparsers) -> None:
     s.add_argument("model", help=MODEL_HELP)
     s.add_argument("--data", required=True, help=f"training data: {DATA_HELP}")
     s.add_argument("--test", required=True, help=f"test data: {DATA_HELP}")
-    s.add_argument("--flash", help="flash budget of the int8 model's labkit-nn C linked for the Cortex-M4: bytes "
+    s.add_argument("--flash", metavar="SIZE", help="flash budget of the int8 model's labkit-nn C linked for the Cortex-M4: bytes "
                                    "or K/M (20K = 20480 bytes)")
-    s.add_argument("--params-ratio", help="or a parameter budget: the fraction of the parameters kept, in (0, 1]")
+    s.add_argument("--params-ratio", metavar="R", help="or a parameter budget: the fraction of the parameters kept, in (0, 1]")
     s.add_argument("--distill", action="store_true",
                    help="fine-tune with knowledge distillation from the original model (else on the labels alone)")
-    s.add_argument("-o", "--out", help="output model, .keras or .h5 (default: MODEL_shrunk.keras)")
+    s.add_argument("-o", "--out", metavar="OUT.keras", help="output model, .keras or .h5 (default: MODEL_shrunk.keras)")
     s.add_argument("--steps", default="12", help="annealing steps, 0 to 1000 (default 12)")
     s.add_argument("--search-epochs", default="1", help="fine-tuning epochs of each candidate, 1 to 100 (default 1)")
     s.add_argument("--search-samples", default="5000",
