@@ -10,6 +10,7 @@ what is wrong with it, and the valid range. Messages hold plain Python numbers a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -188,3 +189,27 @@ def check_distinct_labels(labels: Sequence[str], what: str = "labels") -> None:
             same = f"{label!r} is given twice" if seen[key] == label else f"{seen[key]!r} and {label!r} differ only in case"
             raise LabkitError(f"{what}: {same}; every class needs its own name")
         seen[key] = label
+
+
+# ---- sizes as people write them (a board's flash and RAM) ---------------------------------------
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+
+def parse_size(text, what: str = "size") -> int:
+    """Bytes from ``16384``, ``16K``, ``16KB``, ``16KiB``, ``1.5M`` (K = 1024 bytes, as boards count)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+        unit = m.group(2).lower() if m else None
+        if m is None or unit not in _UNITS:
+            raise LabkitError(f"{what} {text!r}: not a size I know; write bytes (16384) or K/KB/M/MB "
+                              "(16K = 16KB = 16384 bytes)")
+        value = float(m.group(1)) * _UNITS[unit]
+        if value != int(value):
+            raise LabkitError(f"{what} {text!r} is not a whole number of bytes")
+        value = int(value)
+    if value < 1:
+        raise LabkitError(f"{what} {text!r} must be at least 1 byte")
+    return value

@@ -6,29 +6,8 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
+from labkit.datacheck import parse_size  # noqa: F401  (re-exported: the sizes of a budget)
 from labkit.errors import LabkitError
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
-
-
-def parse_size(text, what: str = "size") -> int:
-    """Bytes from ``16384``, ``16K``, ``16KB``, ``16KiB``, ``1.5M`` (K = 1024 bytes, as boards count)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
-        unit = m.group(2).lower() if m else None
-        if m is None or unit not in _UNITS:
-            raise LabkitError(f"{what} {text!r}: not a size I know; write bytes (16384) or K/KB/M/MB "
-                              "(16K = 16KB = 16384 bytes)")
-        value = float(m.group(1)) * _UNITS[unit]
-        if value != int(value):
-            raise LabkitError(f"{what} {text!r} is not a whole number of bytes")
-        value = int(value)
-    if value < 1:
-        raise LabkitError(f"{what} {text!r} must be at least 1 byte")
-    return value
-
 
 def parse_count(text, what: str = "count") -> int:
     """A whole number >= 1 such as ``100000``, ``100_000``, ``100k`` or ``1.5M`` (k = 1000 here)."""

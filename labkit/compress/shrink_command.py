@@ -19,26 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from labkit.compress.commands import DATA_HELP, MODEL_HELP, check_data, check_output, check_seed, load_model, load_npz
-from labkit.datacheck import check_float, check_int, check_training_options
+from labkit.datacheck import check_float, check_int, check_training_options, parse_size
 from labkit.errors import LabkitError
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
-
-
-def parse_size(text, what: str = "--flash") -> int:
-    """Bytes from ``20000``, ``20K``, ``20KB``, ``20KiB``, ``1.5M`` (K = 1024 bytes, as boards count).
-
-    The same rules as labkit.automl.budget.parse_size (a stage does not import a later one).
-    """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
-    unit = m.group(2).lower() if m else None
-    if m is None or unit not in _UNITS:
-        raise LabkitError(f"{what} {text!r}: not a size I know; write bytes (20480) or K/KB/M/MB (20K = 20480 bytes)")
-    value = float(m.group(1)) * _UNITS[unit]
-    if value != int(value) or value < 1:
-        raise LabkitError(f"{what} {text!r} must be a whole number of bytes, at least 1")
-    return int(value)
-
 
 def _number(text, name: str, kind=float):
     try:
@@ -57,7 +39,7 @@ def _options(args) -> dict:
                           "(the fraction of the parameters kept, in (0, 1], e.g. 0.25)")
     o = {}
     if args.flash is not None:
-        o["flash"] = parse_size(args.flash)
+        o["flash"] = parse_size(args.flash, "--flash")
     else:
         o["ratio"] = check_float(_number(args.params_ratio, "--params-ratio"), "--params-ratio", 0.0, 1.0,
                                  low_open=True, why="the fraction of the model's parameters kept")
