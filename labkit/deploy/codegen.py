@@ -13,6 +13,7 @@ import math
 import os
 import re
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -224,6 +225,7 @@ def ccomment(text, limit: int = COMMENT_MAX) -> str:
     return out + cut
 
 
+@functools.lru_cache(maxsize=1)  # one environment: it compiles each template once, not on every call
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("labkit.deploy", "templates"),
