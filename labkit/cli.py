@@ -104,7 +104,7 @@ def format_table(reports: list[dict]) -> str:
 # Stages that bring their own subcommands: each module has register(subparsers), adding
 # parsers whose func(args) returns an exit code and raises LabkitError for a user's mistake.
 STAGE_COMMANDS: tuple[str, ...] = ("labkit.deploy.commands", "labkit.compress.commands",
-                                   "labkit.compress.shrink_command", "labkit.lessons",
+                                   "labkit.compress.shrink_command", "labkit.course.lessons",
                                    "labkit.automl.commands")
 
 

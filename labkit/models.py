@@ -287,7 +287,7 @@ def char_lstm(
 
     Input: character ids (batch, time), any length. Output: (batch, time, vocab_size) logits,
     one distribution over the next character at every position (sequence to sequence).
-    :func:`labkit.sequences.generate` samples text from it.
+    :func:`labkit.course.sequences.generate` samples text from it.
     """
     inp = keras.Input((None,), batch_size=batch_size, dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inp)

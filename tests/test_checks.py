@@ -1,11 +1,11 @@
-"""Tests for labkit.checks: quiet on a right answer, an AssertionError that explains a wrong one."""
+"""Tests for labkit.course.checks: quiet on a right answer, an AssertionError that explains a wrong one."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labkit import checks
+from labkit.course import checks
 
 
 def test_that():

@@ -1,10 +1,10 @@
-"""labkit.claims: a lesson's statement about a float-training result holds, or fails naming both figures."""
+"""labkit.course.claims: a lesson's statement about a float-training result holds, or fails naming both figures."""
 
 import math
 
 import pytest
 
-from labkit.claims import ClaimError, claim, holds
+from labkit.course.claims import ClaimError, claim, holds
 
 
 @pytest.mark.parametrize("value", [0.87, 0.89, 0.91])

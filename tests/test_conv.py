@@ -1,9 +1,9 @@
-"""labkit.conv: convolution and pooling by hand agree with Keras; the cost formulas with labkit.measure."""
+"""labkit.course.conv: convolution and pooling by hand agree with Keras; the cost formulas with labkit.measure."""
 
 import numpy as np
 import pytest
 
-from labkit import conv
+from labkit.course import conv
 from labkit.errors import LabkitError
 from labkit.keras import keras
 from labkit.measure import layer_table

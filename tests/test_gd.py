@@ -1,11 +1,11 @@
-"""Tests for labkit.gd: the line's cost and gradient, batch / mini-batch / SGD paths, the bumpy landscape."""
+"""Tests for labkit.course.gd: the line's cost and gradient, batch / mini-batch / SGD paths, the bumpy landscape."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labkit import gd
+from labkit.course import gd
 from labkit.datasets import noisy_line
 from labkit.errors import LabkitError
 

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labkit.deploy.sketch import arduino_float  # noqa: E402
-from labkit.lessons import BEGIN, END, replace_solutions  # noqa: E402
+from labkit.course.lessons import BEGIN, END, replace_solutions  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = {

@@ -8,7 +8,7 @@ import pytest
 
 from labkit import cli
 from labkit.errors import LabkitError
-from labkit.lessons import BEGIN, END, clean, replace_solutions, run, student_copy, write_student_copies
+from labkit.course.lessons import BEGIN, END, clean, replace_solutions, run, student_copy, write_student_copies
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -102,12 +102,12 @@ def test_a_cell_that_prints_something_else_on_another_cpu_is_not_stored(tmp_path
 
 def test_a_marked_cell_with_its_claim_is_stored_and_the_claim_still_runs(tmp_path):
     path = _notebook(tmp_path / "lesson.ipynb", "print('exact: 42')",
-                     "# NBVAL_IGNORE_OUTPUT\nimport os\nfrom labkit.claims import claim\n"
+                     "# NBVAL_IGNORE_OUTPUT\nimport os\nfrom labkit.course.claims import claim\n"
                      "print('isa', os.environ.get('ONEDNN_MAX_CPU_ISA'))\nclaim('accuracy', 0.9, 0.89, tol=0.02)")
     assert run(path) >= 0
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[1].outputs[0].text == "isa None\n"  # stored from the run on the machine as it is
-    broken = _notebook(tmp_path / "broken.ipynb", "# NBVAL_IGNORE_OUTPUT\nfrom labkit.claims import claim\n"
+    broken = _notebook(tmp_path / "broken.ipynb", "# NBVAL_IGNORE_OUTPUT\nfrom labkit.course.claims import claim\n"
                        "claim('accuracy', 0.80, 0.89, tol=0.02)")
     with pytest.raises(LabkitError, match=r"ClaimError.*the lesson says accuracy ≈ 0.89 \(± 0.02\); this run gives 0.8"):
         run(broken, check=())
@@ -126,6 +126,6 @@ def test_run_refuses_an_unknown_profile(tmp_path):
     ("print('# NBVAL_IGNORE_OUTPUT')", False),
 ])
 def test_the_portability_check_reads_markers_as_nbval_does(source, left_alone):
-    from labkit.lessons import uncompared
+    from labkit.course.lessons import uncompared
 
     assert uncompared(source) is left_alone

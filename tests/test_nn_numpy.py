@@ -1,11 +1,11 @@
-"""Tests for labkit.nn_numpy: forward and back-propagation against finite differences and TensorFlow."""
+"""Tests for labkit.course.nn_numpy: forward and back-propagation against finite differences and TensorFlow."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labkit import nn_numpy as nn
+from labkit.course import nn_numpy as nn
 from labkit.errors import LabkitError
 
 

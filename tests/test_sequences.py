@@ -1,10 +1,10 @@
-"""labkit.sequences: the RNN and LSTM by hand agree with Keras; the corpus, codec and sampling."""
+"""labkit.course.sequences: the RNN and LSTM by hand agree with Keras; the corpus, codec and sampling."""
 
 import numpy as np
 import pytest
 
 from labkit import models
-from labkit import sequences as sq
+from labkit.course import sequences as sq
 from labkit.errors import LabkitError
 from labkit.keras import keras
 

@@ -1,4 +1,4 @@
-"""Tests for labkit.viz (figures) and labkit.widgets (sliders that leave a static figure behind)."""
+"""Tests for labkit.course.viz (figures) and labkit.course.widgets (sliders that leave a static figure behind)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from labkit import gd, nn_numpy, viz, widgets  # noqa: E402
+from labkit.course import gd, nn_numpy, viz, widgets  # noqa: E402
 from labkit.datasets import moons, noisy_line, noisy_sine  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 

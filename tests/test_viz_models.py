@@ -1,4 +1,4 @@
-"""labkit.viz_models: every figure draws, returns a Figure, and refuses bad input clearly."""
+"""labkit.course.viz_models: every figure draws, returns a Figure, and refuses bad input clearly."""
 
 import matplotlib
 
@@ -10,9 +10,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from labkit import conv  # noqa: E402
-from labkit import sequences as sq  # noqa: E402
-from labkit import viz_models as vm  # noqa: E402
+from labkit.course import conv  # noqa: E402
+from labkit.course import sequences as sq  # noqa: E402
+from labkit.course import viz_models as vm  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 
 

@@ -7,8 +7,12 @@
   float16, float32 for comparison); evaluation through the reference interpreter.
 - :mod:`labkit.compress.qat` — quantization-aware training.
 - :mod:`labkit.compress.report` — per-layer quantization error (int8 vs float).
-- :mod:`labkit.compress.plots` — the figures and the pruning slider of lessons 07 and 08.
-- :mod:`labkit.compress.commands` — ``labkit quantize`` and ``labkit prune``.
+- :mod:`labkit.compress.distill` — knowledge distillation (teacher logits softened by a temperature).
+- :mod:`labkit.compress.replace` — a layer replaced by a smaller sub-network, initialised in closed form.
+- :mod:`labkit.compress.anneal` — per-layer-temperature annealing over those replacements under a budget.
+- :mod:`labkit.compress.commands` — ``labkit quantize`` and ``labkit prune``; ``shrink_command``: ``labkit shrink``.
+
+The lessons' figures of compression live with the course (:mod:`labkit.course.compress_plots`).
 
 Measuring a model on the device's terms (parameters, MACs, bytes, flash, RAM, Cortex-M4
 instructions): :func:`labkit.measure.measure_model`.

@@ -1,6 +1,6 @@
 """Figures for the compression lessons (07 pruning, 08 quantization), and the live pruning slider.
 
-Like :mod:`labkit.viz`: each function draws into ``ax`` when given one, else makes its own
+Like :mod:`labkit.course.viz`: each function draws into ``ax`` when given one, else makes its own
 figure, and returns the ``Figure``; the numbers come from :mod:`labkit.compress`.
 """
 
@@ -192,7 +192,7 @@ def pruning_explorer(model, x: np.ndarray, y: np.ndarray, sparsity: float = 0.8,
     import ipywidgets as W
 
     from labkit.compress.prune import prune_magnitude
-    from labkit.widgets import Explorer
+    from labkit.course.widgets import Explorer
 
     def accuracy(m) -> float:
         return float(np.mean(np.argmax(m.predict(x, batch_size=512, verbose=0), axis=-1) == y))

@@ -3,7 +3,7 @@
 Every function draws into ``ax`` (or ``axes``) when given one, else makes its own figure, and
 returns the ``Figure`` — so a notebook cell is one call and ``plt.show()``, and a widget can
 redraw the same picture for a new slider value. Functions only draw: the numbers they show
-come from :mod:`labkit.gd`, :mod:`labkit.nn_numpy` or the model the lesson trained.
+come from :mod:`labkit.course.gd`, :mod:`labkit.course.nn_numpy` or the model the lesson trained.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit import gd
+from labkit.course import gd
 from labkit.errors import LabkitError
 
 __all__ = [
@@ -181,7 +181,7 @@ def plot_contour(
 ) -> Figure:
     """Contour lines of a two-parameter cost ``cost(W1, W2)`` (vectorized), with paths and marked points.
 
-    ``paths``: label -> (k, 2) array or :class:`labkit.gd.Path`, drawn as a line with dots, start
+    ``paths``: label -> (k, 2) array or :class:`labkit.course.gd.Path`, drawn as a line with dots, start
     marked by a square. ``points``: label -> (w1, w2), drawn as stars. ``log=True`` spaces the
     levels logarithmically, which shows a narrow valley better.
     """
@@ -334,7 +334,7 @@ def plot_learning_rates(
 def plot_activations(names: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "swish"),
                      z: np.ndarray | None = None) -> Figure:
     """Each activation function (solid) with its derivative (dashed), one small panel each."""
-    from labkit import nn_numpy
+    from labkit.course import nn_numpy
 
     z = np.linspace(-4, 4, 401) if z is None else np.asarray(z, dtype=np.float64)
     ncols = min(3, len(names))
@@ -368,7 +368,7 @@ def plot_piecewise_fit(
 ) -> Figure:
     """A 1-D ReLU network's output, each linear piece in alternating colours, kinks marked.
 
-    ``kinks`` from :func:`labkit.nn_numpy.kinks`; ``truth``: the true function on ``x_grid``.
+    ``kinks`` from :func:`labkit.course.nn_numpy.kinks`; ``truth``: the true function on ``x_grid``.
     """
     fig, ax = _axes(ax, (8, 4))
     x_grid = np.asarray(x_grid, dtype=np.float64).ravel()

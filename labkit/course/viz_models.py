@@ -1,8 +1,8 @@
 """Figures for the model lessons (05 CNNs, 06 RNNs and LSTMs).
 
-Same conventions as :mod:`labkit.viz`: every function draws into the axes it is given (or makes
+Same conventions as :mod:`labkit.course.viz`: every function draws into the axes it is given (or makes
 its own figure) and returns the ``Figure``; functions only draw, the numbers come from the
-lesson's models and from :mod:`labkit.conv` / :mod:`labkit.sequences`.
+lesson's models and from :mod:`labkit.course.conv` / :mod:`labkit.course.sequences`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = [
     "plot_tradeoff",
 ]
 
-#: One colour per series, colour-blind friendly (Okabe-Ito), as in labkit.viz.
+#: One colour per series, colour-blind friendly (Okabe-Ito), as in labkit.course.viz.
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
@@ -149,7 +149,7 @@ def plot_gate_activity(trace: Mapping[str, np.ndarray], x=None, feature_names: S
                        size: tuple[float, float] = (10.0, 1.9)) -> Figure:
     """Each gate's activity over time for one sequence: a heat map (units x time), 0 to 1.
 
-    ``trace``: :func:`labkit.sequences.lstm_forward` on one sequence (arrays (T, units)). With
+    ``trace``: :func:`labkit.course.sequences.lstm_forward` on one sequence (arrays (T, units)). With
     ``x`` (T, features) the input is drawn on top, and the cell state ``c`` at the bottom.
     ``dt``: seconds per step, for the time axis.
     """

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit import viz
+from labkit.course import viz
 from labkit.errors import LabkitError
 
 __all__ = ["STATIC_ENV", "static_only", "Explorer", "learning_rate_explorer", "regularization_explorer"]

@@ -7,7 +7,7 @@ re-runs every lesson under nbval and compares with what is stored. Before storin
 lesson once more as most students' laptops compute (oneDNN held to AVX2, OpenBLAS to Haswell
 kernels) and refuses to store a lesson whose compared cells print something else there: a result
 of float training belongs in a cell marked ``# NBVAL_IGNORE_OUTPUT`` that asserts what the text
-says of it (``labkit.claims``), so the stored lesson passes on every CPU.
+says of it (``labkit.course.claims``), so the stored lesson passes on every CPU.
 
 ``labkit lessons student notebooks -o student`` writes the copies handed to learners: every
 block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the nbgrader convention) replaced
@@ -193,7 +193,7 @@ def run(path: str | os.PathLike, timeout: float = 900, check: tuple[str, ...] = 
                 f"{path.name} is not portable, so the stored notebook was left as it was: {len(problems)} compared "
                 f"cell(s) print something else with {_describe(profile)}:\n  " + "\n  ".join(problems) +
                 "\nA result of float training goes in a cell that starts with '# NBVAL_IGNORE_OUTPUT' and asserts what "
-                "the text says of it with labkit.claims.claim/holds (README: 'Writing a lesson that passes on every CPU').")
+                "the text says of it with labkit.course.claims.claim/holds (README: 'Writing a lesson that passes on every CPU').")
     _write(nb, path)
     return seconds
 

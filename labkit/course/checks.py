@@ -4,7 +4,7 @@ Each helper either returns quietly or raises ``AssertionError`` with a message t
 was expected, what the learner's code gave, and a hint about where to look — the message is
 what the learner reads, so it matters more than the test itself::
 
-    from labkit import checks
+    from labkit.course import checks
     checks.close("slope gradient", my_grad[0], expected[0], hint="did you multiply the error by x?")
     checks.passed(1, "your gradient matches the finite differences")
 """
