@@ -92,3 +92,21 @@ def test_passed_prints_the_line(capsys):
     checks.passed(2, "Well done.")
     checks.passed("3b")
     assert capsys.readouterr().out == "Exercise 2: correct. Well done.\nExercise 3b: correct.\n"
+
+
+def test_a_wrong_answer_shows_its_message_without_a_traceback_in_a_notebook():
+    # A real kernel, as a learner's notebook runs the check cell: IPython renders what the error says of itself.
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from labkit.course import checks\nchecks.close('slope gradient', 1.0, 2.0, hint='did you multiply by x?')")]
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert error.ename == "CheckFailed"
+    shown = "\n".join(error.traceback)
+    assert "slope gradient is 1, expected 2" in shown and "did you multiply by x?" in shown
+    assert "checks.py" not in shown and "Traceback" not in shown and len(error.traceback) == 1

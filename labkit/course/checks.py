@@ -1,6 +1,6 @@
 """Helpers for the check cells after each exercise.
 
-Each helper either returns quietly or raises ``AssertionError`` with a message that says what
+Each helper either returns quietly or raises :class:`CheckFailed` (an ``AssertionError``) with a message that says what
 was expected, what the learner's code gave, and a hint about where to look — the message is
 what the learner reads, so it matters more than the test itself::
 
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CheckFailed",
     "that",
     "is_instance",
     "shape",
@@ -29,8 +30,16 @@ __all__ = [
 ]
 
 
+class CheckFailed(AssertionError):
+    """A wrong answer. In a notebook it shows as its message alone: the learner reads what is wrong
+    and the hint, not a traceback through this module (IPython asks ``_render_traceback_``)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31mNot yet: {self}\x1b[0m"]
+
+
 def _fail(message: str, hint: str = "") -> None:
-    raise AssertionError(f"{message}. {hint}".strip() if hint else message)
+    raise CheckFailed(f"{message}. {hint}".strip() if hint else message)
 
 
 def _fmt(value: Any) -> str:
