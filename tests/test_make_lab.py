@@ -1,6 +1,7 @@
 """`make lab` serves the lessons, as root too (a container, WSL, a new VM), where JupyterLab refuses to
 start unless told --allow-root. CI runs as root, so this is the case a learner in a container meets."""
 
+import json
 import os
 import secrets
 import signal
@@ -51,6 +52,11 @@ def test_make_lab_serves_the_lessons(tmp_path):
         status, listing = _get(f"http://127.0.0.1:{port}/api/contents?token={token}")
         assert status == 200 and "00_welcome.ipynb" in listing and "09_deployment.ipynb" in listing
         assert "Running as root is not recommended" not in output
+        # the kit's settings (jupyter/overrides.json, installed by make setup): no news toast for learners
+        status, notification = _get(f"http://127.0.0.1:{port}/lab/api/settings/"
+                                    f"@jupyterlab/apputils-extension:notification?token={token}")
+        defaults = json.loads(notification)["schema"]["properties"]  # overrides change the schema's defaults
+        assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
