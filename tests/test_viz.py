@@ -297,7 +297,7 @@ def test_explorer_needs_controls_and_a_figure():
 def test_explorer_displays_controls_then_static_figure(monkeypatch):
     shown = []
 
-    def fake_display(obj, display_id=None):
+    def fake_display(obj, display_id=None, raw=False):
         shown.append(obj)
         return FakeHandle() if display_id else None
 
@@ -305,7 +305,10 @@ def test_explorer_displays_controls_then_static_figure(monkeypatch):
     monkeypatch.delenv(widgets.STATIC_ENV, raising=False)
     explorer = widgets.Explorer(lambda a: plt.subplots()[0], {"a": W.IntSlider(value=2)})
     explorer._ipython_display_()
-    assert isinstance(shown[0], W.VBox) and isinstance(shown[1], Figure)
+    # the controls as a widget view, with one line instead of the widgets' repr for a copy without a kernel
+    assert shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.box.model_id
+    assert shown[0]["text/plain"] == widgets.NOT_RUNNING and "VBox" not in shown[0]["text/plain"]
+    assert isinstance(explorer.box, W.VBox) and isinstance(shown[1], Figure)
     assert isinstance(explorer._handle, FakeHandle)
 
     shown.clear()

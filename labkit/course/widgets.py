@@ -30,10 +30,13 @@ from matplotlib.figure import Figure
 from labkit.course import viz
 from labkit.errors import LabkitError
 
-__all__ = ["STATIC_ENV", "static_only", "Explorer", "learning_rate_explorer", "regularization_explorer"]
+__all__ = ["STATIC_ENV", "NOT_RUNNING", "static_only", "Explorer", "learning_rate_explorer", "regularization_explorer"]
 
 #: Environment variable: set to 1 for figures only, no controls.
 STATIC_ENV = "LABKIT_STATIC_WIDGETS"
+#: What a notebook shows in place of the controls where no kernel runs them (a stored copy, the book):
+#: one line saying what to do, never the widgets' repr.
+NOT_RUNNING = "[sliders: run this cell to move them; the figure below shows the default setting]"
 
 
 def static_only() -> bool:
@@ -56,6 +59,7 @@ class Explorer:
         self.controls = dict(controls)
         self.figure: Figure | None = None
         self._handle = None
+        self.box: W.VBox | None = None  # the controls, once displayed
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
 
@@ -81,7 +85,10 @@ class Explorer:
         from IPython.display import display
 
         if not static_only():
-            display(W.VBox(list(self.controls.values())))
+            self.box = W.VBox(list(self.controls.values()))
+            bundle = self.box._repr_mimebundle_()  # the widget's view, and a text for where it cannot show
+            bundle["text/plain"] = NOT_RUNNING
+            display(bundle, raw=True)
         self._handle = display(self.render(), display_id=True)
 
     def __repr__(self) -> str:
