@@ -76,24 +76,10 @@ def _models():
 
 def kernel_code_bytes(link_map: Path) -> int:
     """Bytes of .text kept from the labkit_nn*.o objects, from the linker's map."""
-    total, section = 0, ""
-    in_map = False
-    for line in link_map.read_text().splitlines():
-        if line.startswith("Linker script and memory map"):
-            in_map = True
-            continue
-        if not in_map:
-            continue
-        parts = line.split()
-        if len(parts) == 1 and parts[0].startswith("."):
-            section = parts[0]
-            continue
-        if len(parts) >= 3 and parts[-3].startswith("0x") and re.search(r"labkit_nn\w*\.m4\.o$", parts[-1]):
-            name = parts[0] if len(parts) == 4 else section
-            if name.startswith(".text"):
-                total += int(parts[-2], 16)
-        section = ""
-    return total
+    from labkit.verify import map_sections
+
+    return sum(size for name, _, size, obj in map_sections(link_map)
+               if name.startswith(".text") and re.search(r"labkit_nn\w*\.m4\.o$", obj))
 
 
 def _empty_instructions(cm, work: Path) -> int:

@@ -171,13 +171,8 @@ def build_cortex_m4(cmodel: CModel, reference: str, build_dir: Path) -> tuple[Pa
     return elf, linked_sizes(link_map, [o.name for o in objects])
 
 
-def linked_sizes(link_map: Path, object_names: list[str]) -> dict:
-    """Flash and RAM that the given objects occupy in the linked program, from the linker's map.
-
-    Only sections kept by --gc-sections count, so kernels a model does not call cost nothing.
-    .data counts twice, as the board holds it: its initial values in flash, the variables in RAM.
-    """
-    flash = ram = 0
+def map_sections(link_map: Path):
+    """``(section, address, size, object file)`` for every input section the linker kept, from its map."""
     section = ""
     in_memory_map = False
     for line in link_map.read_text().splitlines():
@@ -190,18 +185,29 @@ def linked_sizes(link_map: Path, object_names: list[str]) -> dict:
         if len(parts) == 1 and parts[0].startswith("."):
             section = parts[0]  # a long section name: address and size follow on the next line
             continue
-        if len(parts) >= 3 and parts[-1].rsplit("/", 1)[-1] in object_names and parts[-3].startswith("0x"):
-            name = parts[0] if len(parts) == 4 else section
-            address, size = int(parts[-3], 16), int(parts[-2], 16)
-            if name.startswith((".ARM.attributes", ".comment")):  # never loaded: not stored on the board
-                size = 0
-            if address >= 0x20000000:
-                ram += size
-                if name.startswith(".data"):
-                    flash += size
-            else:
-                flash += size
+        if len(parts) >= 3 and parts[-3].startswith("0x") and parts[-2].startswith("0x"):  # not "linker stubs"
+            yield (parts[0] if len(parts) == 4 else section), int(parts[-3], 16), int(parts[-2], 16), parts[-1]
         section = ""
+
+
+def linked_sizes(link_map: Path, object_names: list[str]) -> dict:
+    """Flash and RAM that the given objects occupy in the linked program, from the linker's map.
+
+    Only sections kept by --gc-sections count, so kernels a model does not call cost nothing.
+    .data counts twice, as the board holds it: its initial values in flash, the variables in RAM.
+    """
+    flash = ram = 0
+    for name, address, size, obj in map_sections(link_map):
+        if obj.rsplit("/", 1)[-1] not in object_names:
+            continue
+        if name.startswith((".ARM.attributes", ".comment")):  # never loaded: not stored on the board
+            size = 0
+        if address >= 0x20000000:
+            ram += size
+            if name.startswith(".data"):
+                flash += size
+        else:
+            flash += size
     return {"flash_bytes": flash, "ram_bytes": ram}
 
 
