@@ -1,4 +1,4 @@
-"""The exercises of every lesson (00-09): every check cell passes the stored solution and fails wrong answers.
+"""The exercises of every lesson (00-10): every check cell passes the stored solution and fails wrong answers.
 
 The check cells are read from the notebooks themselves, so this test follows the lessons when they
 change. Each exercise runs in a small namespace built from the notebook's own set-up cells (found by
@@ -51,6 +51,7 @@ LESSONS = {
     "07": "07_pruning.ipynb",
     "08": "08_quantization.ipynb",
     "09": "09_deployment.ipynb",
+    "10": "10_automl.ipynb",
 }
 
 
@@ -268,8 +269,15 @@ def setup_09(nb, number):
     return ns
 
 
+def setup_10(nb, number):
+    first = python(code_cell(nb, "import labkit  # first"))
+    ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
+    run_defs(python(code_cell(nb, "budget = Budget(")), ns, "budget")  # the lesson's budget, nothing measured
+    return ns
+
+
 SETUP = {"00": setup_00, "01": setup_01, "02": setup_02, "03": setup_03, "04": setup_04,
-         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09}
+         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10}
 
 # Wrong answers: (lesson, exercise) -> [(answer replacing the solution, words expected in the message)]
 WRONG = {
@@ -551,6 +559,44 @@ WRONG = {
         ("estimated_us = instructions / CLOCK_HZ * 1e6\nmax_per_second = 1 / estimated_us", "1e6 microseconds"),
         ("estimated_us = instructions * CLOCK_HZ / 1e6\nmax_per_second = 1e6 / estimated_us",
          "instructions / clock frequency"),
+    ],
+    ("10", 1): [
+        ("a = accuracy\np, m = params / 1e6, macs / 1e6\n"
+         "return 20 * math.log10(a**2 / (math.sqrt(p) * math.sqrt(m)))", "in percent"),
+        ("a = 100 * accuracy\nreturn 20 * math.log10(a**2 / (math.sqrt(params) * math.sqrt(macs)))", "in millions"),
+        ("a = 100 * accuracy\np, m = params / 1e6, macs / 1e6\n"
+         "return 20 * math.log(a**2 / (math.sqrt(p) * math.sqrt(m)))", "base 10"),
+        ("a = 100 * accuracy\np, m = params / 1e6, macs / 1e6\n"
+         "return 20 * math.log10(a / (math.sqrt(p) * math.sqrt(m)))", "squared"),
+        ("a = 100 * accuracy\np, m = params / 1e6, macs / 1e6\n"
+         "return 10 * math.log10(a**2 / (math.sqrt(p) * math.sqrt(m)))", "20 * log10"),
+    ],
+    ("10", 2): [
+        ("over = (table.flash_bytes > budget.flash_bytes) | (table.ram_bytes > budget.ram_bytes) | "
+         "(table.instructions > budget.instructions)\nreturn list(table.index[over])", "pd.isna"),
+        ("out = []\nfor name, row in table.iterrows():\n"
+         "    if pd.isna(row.flash_bytes) or row.flash_bytes > budget.flash_bytes or row.ram_bytes > budget.ram_bytes:\n"
+         "        out.append(name)\nreturn out", "instructions too"),
+        ("out = []\nfor name, row in table.iterrows():\n"
+         "    if pd.isna(row.flash_bytes) or row.flash_bytes >= budget.flash_bytes or row.ram_bytes >= budget.ram_bytes "
+         "or (not pd.isna(row.instructions) and row.instructions >= budget.instructions):\n"
+         "        out.append(name)\nreturn out", "not >="),
+        ("out = []\nfor name, row in table.iterrows():\n"
+         "    if pd.isna(row.flash_bytes) or row.flash_bytes > 16_000 or row.ram_bytes > 2_000 "
+         "or (not pd.isna(row.instructions) and row.instructions > budget.instructions):\n"
+         "        out.append(name)\nreturn out", "16,384 bytes"),
+    ],
+    ("10", 3): [
+        ("return [table.int8_accuracy.idxmax()]", "less accuracy"),
+        ("front = []\nfor name, a in table.iterrows():\n"
+         "    beaten = any(b.int8_accuracy > a.int8_accuracy and b.flash_bytes < a.flash_bytes\n"
+         "                 and b.instructions < a.instructions for _, b in table.iterrows())\n"
+         "    if not beaten:\n        front.append(name)\nreturn front", "at least as good"),
+        ("front = []\nfor name, a in table.iterrows():\n"
+         "    beaten = any(b.int8_accuracy >= a.int8_accuracy and b.flash_bytes <= a.flash_bytes\n"
+         "                 and (b.int8_accuracy > a.int8_accuracy or b.flash_bytes < a.flash_bytes)\n"
+         "                 for _, b in table.iterrows())\n"
+         "    if not beaten:\n        front.append(name)\nreturn front", "weigh the instructions"),
     ],
 }
 
