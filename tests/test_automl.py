@@ -154,6 +154,28 @@ def test_a_study_made_for_other_data_is_refused(searched, gestures, tmp_path, ca
     assert "was made for other data" in err and "--study" in err and "Traceback" not in err
 
 
+def test_trials_on_a_subset_and_a_quantization_aware_final_stage(gestures, tmp_path, capsys):
+    """--trial-samples trains trials on a stratified subset; --qat yes ends with a QAT model, still bit-exact."""
+    from labkit.compress.quantize import evaluate_tflite
+
+    out = tmp_path / "qat"
+    rc = main(["search", str(gestures / "train.npz"), "--flash", "64K", "--ram", "4K", "--family", "mlp", "--trials",
+               "2", "--epochs", "4", "--trial-samples", "40", "--qat", "yes", "--test", str(gestures / "test.npz"), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["trial_samples"] == 40 and report["qat"] == "yes"
+    assert report["quantization"] == "quantization-aware" and report["bit_exact"] is True
+    assert "quantization-aware fine-tuning" in printed
+    test = np.load(gestures / "test.npz")
+    assert report["int8_accuracy"] == pytest.approx(evaluate_tflite((out / "best.tflite").read_bytes(), test["x"],
+                                                                    test["y"]))
+    # another subset size is another study: refused, not mixed in
+    rc = main(["search", str(gestures / "train.npz"), "--flash", "64K", "--ram", "4K", "--family", "mlp", "--trials",
+               "3", "--epochs", "4", "--trial-samples", "60", "--out", str(out)])
+    assert rc == 2 and "another --trial-samples" in capsys.readouterr().err
+
+
 def test_candidates_over_the_budget_are_never_trained(gestures, tmp_path, capsys):
     """An instruction limit no candidate meets: every trial measured, none trained, one clear error."""
     out = tmp_path / "tight"
@@ -367,6 +389,8 @@ def test_a_storage_that_does_not_answer_is_one_clear_error(gestures, tmp_path, c
     (["--flash", "16K", "--ram", "700"], "below the int8 input alone"),
     (["--flash", "16K", "--ram", "2K", "--family", "resnet"], "unknown; the families are"),
     (["--flash", "16K", "--ram", "2K", "--family", "cnn"], "does not take samples of shape"),
+    (["--flash", "16K", "--ram", "2K", "--trial-samples", "5"], "too few for 4 classes"),
+    (["--flash", "16K", "--ram", "2K", "--trial-samples", "0"], "must be at least 1"),
 ])
 def test_bad_options_are_one_clear_error(gestures, tmp_path, capsys, extra, message):
     rc = main(["search", str(gestures / "train.npz"), *extra, "--trials", "1", "--out", str(tmp_path / "o")])
@@ -428,6 +452,12 @@ def test_fit_shrinks_a_model_until_it_fits(big_model, gestures, tmp_path, capsys
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["before"]["flash_bytes"] > 12 * 1024 >= report["after"]["flash_bytes"]
     assert report["after"]["ram_bytes"] <= 2048 and 0 < report["fraction"] < 1
+    # per-layer widening starts from the uniform fraction and only gives width back
+    from labkit.compress.structured import default_layers
+    from labkit.keras import keras
+
+    assert set(report["fractions"]) == set(default_layers(keras.models.load_model(big_model, compile=False)))
+    assert all(0 <= f <= report["fraction"] for f in report["fractions"].values())
     assert report["after"]["params"] < report["before"]["params"]
     tflite = out.with_suffix(".tflite").read_bytes()
     m4 = verify(tflite, samples=5, target="cortex-m4", references=("tflm",))

@@ -40,6 +40,8 @@ def _search(args) -> int:
         args.trials = 20
     if args.minutes is not None and args.minutes <= 0:
         raise LabkitError(f"--minutes {args.minutes:g} must be more than 0")
+    if args.trial_samples is not None and args.trial_samples < 1:
+        raise LabkitError(f"--trial-samples {args.trial_samples} must be at least 1")
     data = _load(args.data, "DATA")
     test = _load(args.test, "--test") if args.test else {}
     families = args.family.split(",") if args.family else None
@@ -48,7 +50,8 @@ def _search(args) -> int:
                             families=families, trials=args.trials, minutes=args.minutes, max_epochs=args.epochs,
                             seed=args.seed, storage=args.storage, study_name=args.study or "labkit-search",
                             sampler=args.sampler, multi_objective=args.multi_objective, final=not args.no_final,
-                            log=_log)
+                            qat={"auto": None, "yes": True, "no": False}[args.qat],
+                            trial_samples=args.trial_samples, log=_log)
     except SearchInterrupted as e:
         print(f"labkit: {e}", file=sys.stderr)
         return 130
@@ -120,6 +123,12 @@ def register(subparsers) -> None:
     s.add_argument("--no-final", action="store_true",
                    help="only add trials to the study (an extra worker of a shared study): no retraining, no files "
                         "but OUT/trials.csv and OUT/pareto.png")
+    s.add_argument("--trial-samples", type=int, metavar="N",
+                   help="train each trial on at most N samples of the training split (a stratified subset: faster "
+                        "on large data such as Fashion-MNIST); the final stage trains on all of them")
+    s.add_argument("--qat", choices=("no", "yes", "auto"), default="no",
+                   help="final stage: post-training quantization (default), quantization-aware fine-tuning, or "
+                        "both and the better on the validation split")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_search)
 

@@ -4,9 +4,12 @@ The ladder, cheapest first: int8 as it is; then the same architecture narrower �
 Dense/Conv layer but the classifier loses the same fraction of its units/filters (width
 scaling by structured pruning, :mod:`labkit.compress.structured`, the most salient units kept
 with their weights). The sizes of each width are measured as linked for the board before any
-training, and the widest that fits is kept (bisection over fractions in steps of 1/8, then 15/16). It is
-then fine-tuned, and quantization-aware training is tried too: it is used when its int8
-accuracy on a validation split is higher than post-training quantization's.
+training, and the widest that fits is kept (bisection over fractions in steps of 1/8, then 15/16).
+Then per layer: one layer at a time gets a step of its width back while the whole still fits
+(a layer that costs little — a small convolution before a large Dense — ends wider than one
+that costs much), until no layer can widen. The result is fine-tuned, and quantization-aware
+training is tried too: it is used when its int8 accuracy on a validation split is higher than
+post-training quantization's.
 """
 
 from __future__ import annotations
@@ -35,16 +38,17 @@ def fit_to_budget(model, x: np.ndarray, y: np.ndarray, budget: Budget, *, x_test
 
     ``qat``: None (default) tries quantization-aware training and keeps it when it helps; True
     always uses it; False never. The report holds ``before`` and ``after`` (accuracy, flash,
-    RAM, instructions, params, MACs), the ``fraction`` of units removed, ``qat`` and ``fits``.
+    RAM, instructions, params, MACs), the uniform ``fraction`` of units removed that fit first, the
+    ``fractions`` per layer after widening, ``qat`` and ``fits``.
     A budget that nothing reachable fits raises LabkitError with the smallest figures reached.
     """
     from sklearn.model_selection import train_test_split
 
     from labkit.automl.search import check_data
-    from labkit.compress.qat import fine_tune_qat, qat_to_int8_tflite, quantization_aware
+    from labkit.compress.qat import prefer_qat
     from labkit.compress.quantize import evaluate_tflite, to_int8_tflite
     from labkit.compress.structured import fine_tune, prune_structured
-    from labkit.train import accuracy, copy_model, set_seed
+    from labkit.train import accuracy, set_seed
 
     t0 = time.monotonic()
     x = np.asarray(x, np.float32)
@@ -71,6 +75,7 @@ def fit_to_budget(model, x: np.ndarray, y: np.ndarray, budget: Budget, *, x_test
     log(f"as it is, in int8: {_figures_line(before)}, int8 accuracy {before['int8_accuracy']:.4f}"
         + ("" if before["fits"] else f" — over: {', '.join(budget.violations(before))}"))
     fraction, used_qat, result = 0.0, False, model
+    fractions = {}
     if not before["fits"]:
         measured: dict[float, dict] = {}
 
@@ -97,26 +102,15 @@ def fit_to_budget(model, x: np.ndarray, y: np.ndarray, budget: Budget, *, x_test
             else:
                 lo = mid + 1
         fraction = FRACTIONS[lo]
+        fractions = _widen_per_layer(model, fraction, budget, repr_x, seed, log)
         set_seed(seed)
-        small = prune_structured(model, fraction, criterion="l1")
-        log(f"fine-tuning the model with {fraction:.4f} of its units removed ({epochs} epochs)")
+        small = prune_structured(model, fractions, criterion="l1")
+        log(f"fine-tuning the model with {_fractions_text(fractions)} of the units removed ({epochs} epochs)")
         fine_tune(small, x_tr, y_tr, epochs=epochs, seed=seed)
         ptq = to_int8_tflite(small, x_tr, seed=seed)
         result, tflite = small, ptq
-        if qat is not False:
-            try:
-                q = quantization_aware(small)
-                fine_tune_qat(q, x_tr, y_tr, epochs=max(1, epochs // 2), seed=seed)
-                qtfl = qat_to_int8_tflite(q, x_tr, seed=seed)
-            except LabkitError as e:
-                if qat:
-                    raise
-                log(f"quantization-aware training left out: {e}")
-            else:
-                a_ptq, a_qat = evaluate_tflite(ptq, x_val, y_val), evaluate_tflite(qtfl, x_val, y_val)
-                log(f"int8 accuracy on the validation split: post-training {a_ptq:.4f}, quantization-aware {a_qat:.4f}")
-                if qat or a_qat > a_ptq:
-                    tflite, used_qat = qtfl, True
+        tflite, used_qat = prefer_qat(small, ptq, x_tr, y_tr, x_val, y_val, qat=qat, epochs=max(1, epochs // 2),
+                                      seed=seed, log=log)
     after = measure_candidate(result, repr_x, None, tflite=tflite, seed=seed) if result is not model else dict(before)
     after.update(evaluate(result, tflite))
     after["fits"] = not budget.violations(after)
@@ -126,9 +120,44 @@ def fit_to_budget(model, x: np.ndarray, y: np.ndarray, budget: Budget, *, x_test
     for fig in (before, after):
         fig["netscore"] = netscore(fig["int8_accuracy"], fig["params"], fig["macs"])
     report = {"before": _clean(before), "after": _clean(after), "budget": budget.as_dict(), "fraction": fraction,
-              "qat": used_qat, "fits": True, "accuracy_on": "test" if x_test is not None else "validation split",
+              "fractions": fractions, "qat": used_qat, "fits": True, "accuracy_on": "test" if x_test is not None else "validation split",
               "seconds": round(time.monotonic() - t0, 1)}
     return result, tflite, report
+
+
+def _fractions_text(fractions: dict) -> str:
+    return ", ".join(f"{name} {f:.3f}" for name, f in fractions.items())
+
+
+def _widen_per_layer(model, fraction: float, budget: Budget, repr_x, seed: int, log) -> dict:
+    """Per-layer fractions, starting from ``fraction`` everywhere: give layers width back while it fits.
+
+    Round robin over the pruned layers: each takes the next smaller fraction of FRACTIONS (or 0)
+    if the whole model, measured as linked, still fits; repeated until no layer can widen.
+    """
+    from labkit.compress.structured import default_layers, prune_structured
+
+    names = default_layers(model)
+    current = {n: fraction for n in names}
+    steps = (0.0,) + FRACTIONS
+    blocked: set[str] = set()
+    while len(blocked) < len(names):
+        for name in names:
+            if name in blocked:
+                continue
+            i = steps.index(current[name])
+            if i == 0:
+                blocked.add(name)
+                continue
+            trial = dict(current, **{name: steps[i - 1]})
+            fig = measure_candidate(prune_structured(model, trial, criterion="l1"), repr_x, budget, seed=seed)
+            if fig["fits"]:
+                current = trial
+            else:
+                blocked.add(name)
+    if any(f != fraction for f in current.values()):
+        log(f"  per layer, widened while it fits: {_fractions_text(current)} of the units removed")
+    return current
 
 
 def _clean(fig: dict) -> dict:

@@ -242,6 +242,8 @@ def run_search(
     sampler: str = "tpe",
     multi_objective: bool = False,
     final: bool = True,
+    qat: bool | None = False,
+    trial_samples: int | None = None,
     verify_samples: int = 50,
     log=print,
 ) -> dict:
@@ -252,7 +254,11 @@ def run_search(
     the ones already there); ``minutes``: stop starting new trials after that long (either or both).
     ``sampler``: "tpe" (default; NSGA-II when ``multi_objective``), "random" or "nsga2".
     ``multi_objective``: maximise int8 accuracy and minimise flash and instructions together (the
-    Pareto front) instead of accuracy alone. Returns the report.
+    Pareto front) instead of accuracy alone. ``trial_samples``: train each trial on at most this
+    many samples of the training split (a stratified subset: a proxy that ranks candidates for a
+    fraction of the time on large data; the final stage trains on everything). ``qat``: in the
+    final stage, False (default) post-training quantization, True quantization-aware fine-tuning,
+    None both and the better on the validation split. Returns the report.
     """
     import optuna
 
@@ -294,7 +300,8 @@ def run_search(
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
 
     settings = {"data": fingerprint(x, y), "budget": budget.as_dict(), "families": list(families),
-                "multi_objective": bool(multi_objective), "max_epochs": int(max_epochs), "seed": int(seed)}
+                "multi_objective": bool(multi_objective), "max_epochs": int(max_epochs), "seed": int(seed),
+                "trial_samples": None if trial_samples is None else int(trial_samples)}
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(url)
@@ -311,7 +318,8 @@ def run_search(
             raise LabkitError(f"study {study_name!r} in {redact(url)} was not made by labkit search; choose another "
                               "--study name")
         for k, label in (("data", "other data"), ("budget", "another budget"), ("families", "other families"),
-                         ("multi_objective", "another objective"), ("max_epochs", "another --epochs")):
+                         ("multi_objective", "another objective"), ("max_epochs", "another --epochs"),
+                         ("trial_samples", "another --trial-samples")):
             if made_for.get(k) != settings[k]:
                 raise LabkitError(
                     f"study {study_name!r} in {redact(url)} was made for {label} ({k}: {made_for.get(k)}, now "
@@ -340,6 +348,13 @@ def run_search(
 
     split_seed = int(study.user_attrs.get(KEY, settings).get("seed", seed))
     x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=0.2, stratify=y, random_state=split_seed)
+    x_fit, y_fit = x_tr, y_tr  # what each trial trains on
+    if trial_samples is not None and trial_samples < len(x_tr):
+        if trial_samples < 2 * n_classes:
+            raise LabkitError(f"--trial-samples {trial_samples}: too few for {n_classes} classes; give at least "
+                              f"{2 * n_classes} (or leave it out to train trials on all {len(x_tr):,})")
+        x_fit, _, y_fit, _ = train_test_split(x_tr, y_tr, train_size=int(trial_samples), stratify=y_tr,
+                                              random_state=split_seed)
 
     x_repr = x_tr[:64]
     import socket
@@ -379,7 +394,7 @@ def run_search(
                     pruned["at"] = epoch
                     self.model.stop_training = True
 
-        fit_classifier(cand.model, x_tr, y_tr, epochs=cand.epochs, batch_size=cand.batch_size,
+        fit_classifier(cand.model, x_fit, y_fit, epochs=cand.epochs, batch_size=cand.batch_size,
                        learning_rate=cand.learning_rate, validation_data=(x_val, y_val), seed=seed + trial.number,
                        callbacks=[Report()])
         trial.set_user_attr("train_seconds", round(time.monotonic() - t0, 2))
@@ -450,7 +465,8 @@ def run_search(
         "infeasible_trials": sum(t.state.name == "COMPLETE" and not t.user_attrs.get("fits") for t in done),
         "best_trial": None, "pareto_trials": [t.number for t in pareto_front(done)],
         "seconds": None, "budget": budget.as_dict(), "study": study_name, "storage": redact(url),
-        "sampler": type(smp).__name__,
+        "sampler": type(smp).__name__, "qat": {None: "auto", True: "yes", False: "no"}[qat],
+        "trial_samples": len(x_fit),
     }
     if best is None and not final:
         log(f"{len(done)} finished trials in the study, none fits the budget yet")
@@ -481,7 +497,7 @@ def run_search(
         report.update({k: previous.get(k) for k in FINAL_KEYS})
     else:
         report.update(final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_classes, families,
-                                  max_epochs, seed, out, verify_samples, log))
+                                  max_epochs, seed, out, verify_samples, log, qat=qat))
     report["seconds"] = round(time.monotonic() - t_start, 1)
     from labkit.fileio import write_json
 
@@ -490,7 +506,8 @@ def run_search(
 
 
 FINAL_KEYS = ("float_accuracy", "int8_accuracy", "accuracy_on", "flash_bytes", "ram_bytes", "instructions", "macs",
-              "params", "netscore", "bit_exact", "verified_on", "verify_samples", "tflite_bytes", "tflite_sha256")
+              "params", "netscore", "bit_exact", "verified_on", "verify_samples", "tflite_bytes", "tflite_sha256",
+              "quantization")
 
 
 def _up_to_date(out: Path, report: dict) -> bool:
@@ -500,14 +517,15 @@ def _up_to_date(out: Path, report: dict) -> bool:
         tflite = (out / "best.tflite").read_bytes()
     except (OSError, ValueError):
         return False
-    same = all(previous.get(k) == report[k] for k in ("best_trial", "trials", "budget", "study", "storage"))
+    same = all(previous.get(k) == report[k] for k in ("best_trial", "trials", "budget", "study", "storage", "qat"))
     return (same and (out / "best.keras").is_file() and previous.get("bit_exact") is not None
             and previous.get("tflite_sha256") == hashlib.sha256(tflite).hexdigest())
 
 
 def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_classes, families, max_epochs, seed,
-                out: Path, verify_samples: int, log) -> dict:
-    """Retrain the best candidate on all training data, convert to int8, verify its C on host and Cortex-M4."""
+                out: Path, verify_samples: int, log, qat: bool | None = False) -> dict:
+    """Retrain the best candidate on all training data, convert to int8 (post-training, or
+    quantization-aware fine-tuning per ``qat``: see :func:`run_search`), verify its C on host and Cortex-M4."""
     import optuna
 
     from labkit.compress.quantize import evaluate_tflite, quantize, to_int8_tflite
@@ -525,6 +543,15 @@ def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_c
     fit_classifier(cand.model, x, y, epochs=cand.epochs, batch_size=cand.batch_size, learning_rate=cand.learning_rate,
                    seed=seed + best.number)
     tflite = to_int8_tflite(cand.model, x, seed=seed)
+    if qat is not False:
+        from labkit.compress.qat import prefer_qat
+
+        log("final stage: quantization-aware fine-tuning" + (" (kept if better on the validation split)"
+                                                              if qat is None else ""))
+        tflite, used_qat = prefer_qat(cand.model, tflite, x, y, x_val, y_val, qat=qat,
+                                      epochs=max(1, cand.epochs // 4), seed=seed, log=log)
+    else:
+        used_qat = False
     if x_test is not None:
         ex, ey, on = x_test, y_test, "test"
     else:
@@ -548,6 +575,7 @@ def final_stage(best, x, y, x_tr, x_val, y_val, x_test, y_test, input_shape, n_c
         "bit_exact": bool(host.bit_exact and m4.bit_exact), "verified_on": "host+cortex-m4",
         "verify_samples": len(inputs), "tflite_bytes": len(tflite),
         "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
+        "quantization": "quantization-aware" if used_qat else "post-training",
     })
     if not result["bit_exact"]:
         log("warning: the generated C does not match the reference interpreters on this model: please report it")

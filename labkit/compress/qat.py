@@ -61,3 +61,31 @@ def qat_to_int8_tflite(qat_model, representative_x: np.ndarray, samples: int = 2
     from labkit.compress.quantize import to_int8_tflite
 
     return to_int8_tflite(qat_model, representative_x, samples=samples, seed=seed)
+
+
+def prefer_qat(model, ptq_tflite: bytes, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
+               qat: bool | None = None, epochs: int = 2, seed: int = 0, log=print) -> tuple[bytes, bool]:
+    """(int8 .tflite, whether it is the quantization-aware one) for a trained ``model``.
+
+    ``qat``: None tries QAT (``epochs`` of fine-tuning on ``x``, ``y``) and keeps it when its int8
+    accuracy on (``x_val``, ``y_val``) is higher than post-training quantization's (``ptq_tflite``);
+    True always uses it (a model tfmot cannot wrap is then an error); False returns ``ptq_tflite``.
+    """
+    from labkit.compress.quantize import evaluate_tflite
+
+    if qat is False:
+        return ptq_tflite, False
+    try:
+        q = quantization_aware(model)
+        fine_tune_qat(q, x, y, epochs=max(1, epochs), seed=seed)
+        qtfl = qat_to_int8_tflite(q, x, seed=seed)
+    except LabkitError as e:
+        if qat:
+            raise
+        log(f"quantization-aware training left out: {e}")
+        return ptq_tflite, False
+    if qat:
+        return qtfl, True
+    a_ptq, a_qat = evaluate_tflite(ptq_tflite, x_val, y_val), evaluate_tflite(qtfl, x_val, y_val)
+    log(f"int8 accuracy on the validation split: post-training {a_ptq:.4f}, quantization-aware {a_qat:.4f}")
+    return (qtfl, True) if a_qat > a_ptq else (ptq_tflite, False)
