@@ -90,7 +90,7 @@ def _empty_instructions(cm, work: Path) -> int:
     text, n = re.subn(r"^(\s*)lk_\w+\((&op\d+_\w+_params)", r"\1lk_bench_empty(\2", src.read_text(), flags=re.M)
     assert n == 1, n
     empty = ("static void __attribute__((noinline)) lk_bench_empty(const void *p, const void *in, const void *w,\n"
-             "                                                    const void *b, void *out) {\n"
+             "                                                    const void *b, void *out, ...) {\n"
              "    __asm volatile(\"\" : : \"r\"(p), \"r\"(in), \"r\"(w), \"r\"(b), \"r\"(out) : \"memory\");\n}\n")
     text = text.replace("\nint model_run(void) {", "\n" + empty + "\nint model_run(void) {", 1)
     src.write_text(text)

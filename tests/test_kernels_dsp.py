@@ -114,6 +114,32 @@ def test_conv_and_fully_connected_dsp_paths(seed, tmp_path):
     _m4_bit_exact(keras.Model(inp, out), (h, w, c_in), seed, tmp_path, ["CONV_2D", "FULLY_CONNECTED"])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conv_im2col_random_configs(seed, tmp_path):
+    """CONV_2D's im2col path on random configurations: kernel 1..5 by 1..5, stride 1 or 2, dilation,
+    SAME (padding on every side) or VALID, groups, channel counts that are and are not multiples of 4
+    (whole-word and value-by-value im2col, K with a partial group of 4), odd and even output channel
+    counts and pixel counts (a pixel or a channel left without a partner)."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(90 + seed)
+    h, w = int(rng.integers(5, 12)), int(rng.integers(5, 12))
+    c = int(rng.choice([1, 3, 4, 8, 5]))
+    inp = keras.Input((h, w, c))
+    x = inp
+    for _ in range(3):
+        groups = int(rng.choice([1, 1, 2])) if c % 2 == 0 else 1
+        out = int(rng.integers(1, 5)) * groups if groups > 1 else int(rng.integers(1, 14))
+        k_h, k_w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        dilation = int(rng.choice([1, 1, 2]))
+        stride = 1 if dilation > 1 else int(rng.choice([1, 2]))
+        x = L.Conv2D(out, (k_h, k_w), strides=stride, dilation_rate=dilation, groups=groups, padding="same",
+                     activation=str(rng.choice(["relu", "linear", "relu6"])))(x)
+        c = out
+    x = L.Conv2D(int(rng.integers(3, 9)), 2, padding="valid")(x)
+    out = L.Dense(4)(L.Flatten()(x))
+    _m4_bit_exact(keras.Model(inp, out), (h, w, inp.shape[-1]), seed, tmp_path, ["CONV_2D"])
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_depthwise_dsp_paths(seed, tmp_path):
     """DEPTHWISE_CONV_2D: channels in 4s and a remainder, stride 2, dilation, 5x5, an even kernel,

@@ -146,9 +146,11 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     bias = f"{name}_bias" if b is not None else "NULL"
     return Lowered(
         comment=_describe("CONV_2D", sp, k_h, k_w, extra, act),
-        call=f"lk_conv_s8(&{name}_params, {{in0}}, {name}_filter, {bias}, {{out0}});",
+        call=f"lk_conv_s8(&{name}_params, {{in0}}, {name}_filter, {bias}, {{out0}}, (int16_t *)({{scratch}}));",
         arrays=arrays,
         struct=("lk_conv_params", f"{name}_params", fields),
+        # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of two output pixels, int16
+        scratch_bytes=4 * ((k_h * k_w * filter_in_ch + 3) // 4 * 4),
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
     )
 

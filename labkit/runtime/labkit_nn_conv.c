@@ -29,7 +29,8 @@ static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int3
 #if !LK_DSP /* the plain C kernel: the reference, and the host build; the DSP path is below */
 
 void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                int8_t *output) {
+                int8_t *output, int16_t *scratch) {
+    (void)scratch; /* the DSP path's */
     const lk_conv_params copy = *params, *p = &copy;
     const int32_t out_ch_per_group = p->out_ch / (p->in_ch / p->filter_in_ch);
     const int32_t filter_size = p->k_h * p->k_w * p->filter_in_ch; /* one output channel's filter */
@@ -70,165 +71,121 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
 
 #else /* LK_DSP */
 
-/* acc[pixel][channel] += sum over n of (x_pixel[i] + offset) * w_channel[i], for two pixels and two
- * output channels at once: each input word is unpacked once for two channels, each weight word
- * once for two pixels; 16 MACs in 8 SMLADs per step of 4. */
-#define LK_DOT_2X2(x0, x1, w0, w1, n)                                                             \
-    do {                                                                                          \
-        const int8_t *xp0_ = (x0), *xp1_ = (x1), *wp0_ = (w0), *wp1_ = (w1);                      \
-        const int8_t *end_ = xp0_ + ((n) & ~3);                                                   \
-        while (xp0_ != end_) {                                                                    \
-            uint32_t wv_ = lk_read4(wp0_), wa0_ = lk_sxtb16(wv_), wb0_ = lk_sxtb16_ror8(wv_);      \
-            wv_ = lk_read4(wp1_);                                                                 \
-            uint32_t wa1_ = lk_sxtb16(wv_), wb1_ = lk_sxtb16_ror8(wv_);                            \
-            uint32_t xv_ = lk_read4(xp0_), xa_ = lk_sxtab16(offset2, xv_);                         \
-            uint32_t xb_ = lk_sxtab16_ror8(offset2, xv_);                                         \
-            a00 = lk_smlad(xa_, wa0_, a00);                                                        \
-            a00 = lk_smlad(xb_, wb0_, a00);                                                        \
-            a01 = lk_smlad(xa_, wa1_, a01);                                                        \
-            a01 = lk_smlad(xb_, wb1_, a01);                                                        \
-            xv_ = lk_read4(xp1_), xa_ = lk_sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_); \
-            a10 = lk_smlad(xa_, wa0_, a10);                                                        \
-            a10 = lk_smlad(xb_, wb0_, a10);                                                        \
-            a11 = lk_smlad(xa_, wa1_, a11);                                                        \
-            a11 = lk_smlad(xb_, wb1_, a11);                                                        \
-            xp0_ += 4, xp1_ += 4, wp0_ += 4, wp1_ += 4;                                           \
-        }                                                                                         \
-        for (int32_t i_ = 0; i_ < ((n) & 3); ++i_) {                                              \
-            int32_t v0_ = xp0_[i_] + p->input_offset, v1_ = xp1_[i_] + p->input_offset;           \
-            a00 += v0_ * wp0_[i_], a01 += v0_ * wp1_[i_];                                         \
-            a10 += v1_ * wp0_[i_], a11 += v1_ * wp1_[i_];                                         \
-        }                                                                                         \
-    } while (0)
+/* DSP path: im2col. For a pair of output pixels, the window each one sees (its taps, one group's
+ * input channels) is copied into the scratch as int16 with the input offset added (SXTAB16), and
+ * zeros where a tap falls outside the image: every pixel then has the same K = k_h * k_w * fic
+ * values, border or not, and each value is unpacked once for all the group's output channels.
+ * The dot products then take two pixels by two output channels, 16 MACs per step of 4 values in
+ * 8 SMLADs, each weight word unpacked once for both pixels and each scratch word used for both
+ * channels.
+ *
+ * The scratch layout follows SXTB16's: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
+ * (w1, w3), so each group of 4 values of a pixel is stored as the two words (x0, x2), (x1, x3);
+ * the pixels of a pair alternate group by group (16 bytes: pixel 0's two words, pixel 1's). */
 
-/* acc[2 * pixel + channel] += sum over 4 * n4 (n4 > 0) of x_pixel[i] * w_channel[i], no offset: the
- * 1x1 convolution folds it into the biases. A function of its own, so that its loop has the
- * registers to itself (inlined, GCC spilled 10 values per step; here 4). */
-__attribute__((noinline)) static void lk_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0,
-                                                 const int8_t *w1, int32_t n4, int32_t *acc) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    do {
-        uint32_t wv = lk_read4(w0), wa0 = lk_sxtb16(wv), wb0 = lk_sxtb16_ror8(wv);
-        wv = lk_read4(w1);
-        uint32_t wa1 = lk_sxtb16(wv), wb1 = lk_sxtb16_ror8(wv);
-        uint32_t xv = lk_read4(x0), xa = lk_sxtb16(xv), xb = lk_sxtb16_ror8(xv);
-        a00 = lk_smlad(xa, wa0, a00);
-        a00 = lk_smlad(xb, wb0, a00);
-        a01 = lk_smlad(xa, wa1, a01);
-        a01 = lk_smlad(xb, wb1, a01);
-        xv = lk_read4(x1), xa = lk_sxtb16(xv), xb = lk_sxtb16_ror8(xv);
-        a10 = lk_smlad(xa, wa0, a10);
-        a10 = lk_smlad(xb, wb0, a10);
-        a11 = lk_smlad(xa, wa1, a11);
-        a11 = lk_smlad(xb, wb1, a11);
-        x0 += 4, x1 += 4, w0 += 4, w1 += 4;
-    } while (--n4);
-    acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+/* The int16 slot of value i of pixel j (0 or 1) of a pair. */
+static inline int32_t lk_col_slot(int32_t i, int32_t j) {
+    return 8 * (i >> 2) + 4 * j + ((i & 1) << 1) + ((i & 2) >> 1);
 }
 
-/* CONV_2D 1x1 without padding or groups: a matrix product, output channels by pixels, two by
- * two. With no padding every pixel sees every weight, so the input offset goes into the bias
- * once per channel: bias + offset * sum(w), and the inner loop multiplies raw int8 values. */
-static void lk_conv_1x1_dsp(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                            int8_t *output) {
-    const int32_t k = p->in_ch, n4 = k >> 2, px_step = p->stride_w * k;
-    for (int32_t o = 0; o < p->out_ch; o += 2) {
-        const int two_ch = o + 1 < p->out_ch;
-        const int8_t *w0 = filter + o * k, *w1 = two_ch ? w0 + k : w0;
-        int32_t sum0 = 0, sum1 = 0;
-        for (int32_t i = 0; i < k; ++i) sum0 += w0[i], sum1 += w1[i];
-        const int32_t b0 = (bias ? bias[o] : 0) + p->input_offset * sum0;
-        const int32_t b1 = (bias && two_ch ? bias[o + 1] : 0) + p->input_offset * sum1;
-        const int32_t m0 = p->multiplier[o], m1 = p->multiplier[two_ch ? o + 1 : o];
-        const int s0 = p->shift[o], s1 = p->shift[two_ch ? o + 1 : o];
-        const int32_t z = p->output_offset, lo = p->act_min, hi = p->act_max;
-        for (int32_t b = 0; b < p->batches; ++b) {
-            for (int32_t y = 0; y < p->out_h; ++y) {
-                const int8_t *in_row = input + ((b * p->in_h + y * p->stride_h) * p->in_w) * k;
-                int8_t *out_row = output + (b * p->out_h + y) * p->out_w * p->out_ch + o;
-                for (int32_t x = 0; x < p->out_w; x += 2) {
-                    const int two_px = x + 1 < p->out_w;
-                    const int8_t *x0 = in_row + x * px_step, *x1 = two_px ? x0 + px_step : x0;
-                    int32_t acc[4] = {b0, b1, b0, b1};
-                    if (n4) lk_dot_2x2(x0, x1, w0, w1, n4, acc);
-                    for (int32_t i = n4 * 4; i < k; ++i) {
-                        acc[0] += x0[i] * w0[i], acc[1] += x0[i] * w1[i];
-                        acc[2] += x1[i] * w0[i], acc[3] += x1[i] * w1[i];
+/* One pixel's window (output pixel (y, x) of batch image in_b, group g) into slot j of the scratch. */
+static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t j,
+                      int16_t *col) {
+    const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    int32_t i = 0; /* the value's index in the window */
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t in_y = in_y0 + ky * p->dilation_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t in_x = in_x0 + kx * p->dilation_w;
+            const int inside = in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w;
+            const int8_t *src = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic;
+            if ((fic & 3) == 0) { /* whole groups of 4: one word in, two words out */
+                uint32_t *d = (uint32_t *)(void *)(col + lk_col_slot(i, j));
+                if (inside) {
+                    for (int32_t c = 0; c < fic; c += 4, d += 4) {
+                        uint32_t v = lk_read4(src + c);
+                        d[0] = lk_sxtab16(offset2, v);
+                        d[1] = lk_sxtab16_ror8(offset2, v);
                     }
-                    int8_t *out0 = out_row + x * p->out_ch, *out1 = out0 + p->out_ch;
-                    out0[0] = (int8_t)lk_clamp(lk_requantize(acc[0], m0, s0) + z, lo, hi);
-                    if (two_px) out1[0] = (int8_t)lk_clamp(lk_requantize(acc[2], m0, s0) + z, lo, hi);
-                    if (two_ch) {
-                        out0[1] = (int8_t)lk_clamp(lk_requantize(acc[1], m1, s1) + z, lo, hi);
-                        if (two_px) out1[1] = (int8_t)lk_clamp(lk_requantize(acc[3], m1, s1) + z, lo, hi);
-                    }
+                } else {
+                    for (int32_t c = 0; c < fic; c += 4, d += 4) d[0] = d[1] = 0;
                 }
+                i += fic;
+            } else {
+                for (int32_t c = 0; c < fic; ++c, ++i) col[lk_col_slot(i, j)] = (int16_t)(inside ? src[c] + p->input_offset : 0);
             }
         }
     }
 }
 
-/* DSP path. Output pixels go in pairs along a row when both see the same filter taps (all but
- * the border columns of a SAME convolution), output channels in pairs of one group; a pixel or a
- * channel without a partner is paired with itself and its second result dropped. Without
- * dilation along x and without groups the taps of one filter row are one contiguous run of
- * input and of weights. */
-void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                int8_t *output) {
-    const lk_conv_params copy = *params, *p = &copy;
-    const int32_t fic = p->filter_in_ch, in_ch = p->in_ch;
-    const int32_t out_ch_per_group = p->out_ch / (in_ch / fic);
-    const int32_t filter_size = p->k_h * p->k_w * fic;
-    const int contiguous = p->dilation_w == 1 && fic == in_ch;
-    const uint32_t offset2 = lk_pack2(p->input_offset);
-    if (p->k_h == 1 && p->k_w == 1 && fic == in_ch && p->pad_top == 0 && p->pad_left == 0) {
-        lk_conv_1x1_dsp(p, input, filter, bias, output);
-        return;
+/* Output channels o0 .. o1 - 1 (one group's) of the pixel pair in the scratch (K values each),
+ * two channels at a time: the dot products with their weight rows, then requantized into out0
+ * and out1 (out1 NULL: no second pixel). A function of its own, so that its inner loop has the
+ * registers to itself. */
+__attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, const int16_t *col,
+                                                       const int8_t *filter, const int32_t *bias, int32_t k,
+                                                       int32_t o0, int32_t o1, int8_t *out0, int8_t *out1) {
+    for (int32_t o = o0; o < o1; o += 2) {
+        const int two_ch = o + 1 < o1;
+        const int8_t *w0 = filter + o * k, *w1 = two_ch ? w0 + k : w0;
+        int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
+        int32_t a10 = a00, a11 = a01;
+        const uint32_t *c = (const uint32_t *)__builtin_assume_aligned(col, 8);
+        for (int32_t n4 = k >> 2; n4 > 0; --n4) {
+            const uint32_t x0a = c[0], x0b = c[1], x1a = c[2], x1b = c[3];
+            c += 4;
+            uint32_t wv = lk_read4(w0), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
+            w0 += 4;
+            a00 = lk_smlad(x0a, wa, a00);
+            a00 = lk_smlad(x0b, wb, a00);
+            a10 = lk_smlad(x1a, wa, a10);
+            a10 = lk_smlad(x1b, wb, a10);
+            wv = lk_read4(w1), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
+            w1 += 4;
+            a01 = lk_smlad(x0a, wa, a01);
+            a01 = lk_smlad(x0b, wb, a01);
+            a11 = lk_smlad(x1a, wa, a11);
+            a11 = lk_smlad(x1b, wb, a11);
+        }
+        const int16_t *t = (const int16_t *)c; /* the last, partial group: slots 0 2 1 of each pixel */
+        for (int32_t i = 0; i < (k & 3); ++i) {
+            const int32_t s = ((i & 1) << 1) + ((i & 2) >> 1);
+            a00 += t[s] * w0[i], a01 += t[s] * w1[i];
+            a10 += t[4 + s] * w0[i], a11 += t[4 + s] * w1[i];
+        }
+        out0[o] = lk_conv_output(p, a00, o);
+        if (out1) out1[o] = lk_conv_output(p, a10, o);
+        if (two_ch) {
+            out0[o + 1] = lk_conv_output(p, a01, o + 1);
+            if (out1) out1[o + 1] = lk_conv_output(p, a11, o + 1);
+        }
     }
+}
+
+void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                int8_t *output, int16_t *scratch) {
+    const lk_conv_params copy = *params, *p = &copy;
+    const int32_t groups = p->in_ch / p->filter_in_ch, out_ch_per_group = p->out_ch / groups;
+    const int32_t k = p->k_h * p->k_w * p->filter_in_ch; /* one output channel's filter */
+    const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->in_h * p->in_w * in_ch;
-        for (int32_t y = 0; y < p->out_h; ++y) {
-            const int32_t in_y0 = y * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            lk_taps_inside(in_y0, p->in_h, p->k_h, p->dilation_h, &ky0, &ky1);
-            for (int32_t x = 0; x < p->out_w;) {
-                const int32_t in_x0 = x * p->stride_w - p->pad_left;
-                int32_t kx0, kx1, kx0b = -1, kx1b = -1;
-                lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
-                if (x + 1 < p->out_w) lk_taps_inside(in_x0 + p->stride_w, p->in_w, p->k_w, p->dilation_w, &kx0b, &kx1b);
-                const int two_px = kx0b == kx0 && kx1b == kx1;
-                const int32_t px1 = two_px ? p->stride_w * in_ch : 0; /* the second pixel's input, from the first's */
-                int8_t *out0 = output + ((b * p->out_h + y) * p->out_w + x) * p->out_ch;
-                int8_t *out1 = out0 + p->out_ch;
-                for (int32_t o = 0; o < p->out_ch;) {
-                    const int32_t group = out_ch_per_group == p->out_ch ? 0 : o / out_ch_per_group;
-                    const int two_ch = o + 1 < p->out_ch && (o + 1) / out_ch_per_group == group;
-                    const int8_t *w0 = filter + o * filter_size, *w1 = two_ch ? w0 + filter_size : w0;
-                    int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
-                    int32_t a10 = a00, a11 = a01;
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        const int32_t row = ((in_y0 + ky * p->dilation_h) * p->in_w + in_x0) * in_ch + group * fic;
-                        const int8_t *wr0 = w0 + ky * p->k_w * fic, *wr1 = w1 + ky * p->k_w * fic;
-                        if (contiguous) {
-                            const int8_t *xr = in_b + row + kx0 * in_ch;
-                            LK_DOT_2X2(xr, xr + px1, wr0 + kx0 * fic, wr1 + kx0 * fic, (kx1 - kx0) * fic);
-                        } else {
-                            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                                const int8_t *xr = in_b + row + kx * p->dilation_w * in_ch;
-                                LK_DOT_2X2(xr, xr + px1, wr0 + kx * fic, wr1 + kx * fic, fic);
-                            }
-                        }
-                    }
-                    out0[o] = lk_conv_output(p, a00, o);
-                    if (two_px) out1[o] = lk_conv_output(p, a10, o);
-                    if (two_ch) {
-                        out0[o + 1] = lk_conv_output(p, a01, o + 1);
-                        if (two_px) out1[o + 1] = lk_conv_output(p, a11, o + 1);
-                    }
-                    o += two_ch ? 2 : 1;
-                }
-                x += two_px ? 2 : 1;
+        const int8_t *in_b = input + b * image;
+        int32_t y0 = 0, x0 = 0; /* pixel px */
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int two_px = px + 1 < pixels; /* else the pixel is paired with itself */
+            int32_t y1 = y0, x1 = x0 + 1;
+            if (x1 == p->out_w) x1 = 0, ++y1;
+            if (!two_px) y1 = y0, x1 = x0;
+            int8_t *out0 = output + (b * pixels + px) * p->out_ch;
+            for (int32_t g = 0; g < groups; ++g) {
+                lk_im2col(p, in_b, y0, x0, g, 0, scratch);
+                lk_im2col(p, in_b, y1, x1, g, 1, scratch);
+                lk_conv_channels(p, scratch, filter, bias, k, g * out_ch_per_group, (g + 1) * out_ch_per_group,
+                                 out0, two_px ? out0 + p->out_ch : NULL);
             }
+            y0 = y1, x0 = x1 + 1;
+            if (x0 == p->out_w) x0 = 0, ++y0;
         }
     }
 }

@@ -42,8 +42,13 @@ typedef struct {
     const int8_t *shift;
 } lk_conv_params;
 
+/* Bytes of scratch lk_conv_s8 needs for a k_h x k_w x filter_in_ch filter: on a core with the DSP
+ * extension, the windows of two output pixels as int16 (K = k_h * k_w * filter_in_ch values each,
+ * rounded up to a multiple of 4); the plain C kernel does not use it. 8-byte aligned. */
+#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch) (4 * (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4))
+
 void lk_conv_s8(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                int8_t *output);
+                int8_t *output, int16_t *scratch);
 
 /* DEPTHWISE_CONV_2D: each input channel c is convolved on its own with depth_multiplier
  * filters; output channel o = c * depth_multiplier + m. */
