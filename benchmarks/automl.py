@@ -2,7 +2,7 @@
 unconstrained search, and the lessons' hand-designed models.
 
     .venv/bin/python benchmarks/automl.py gestures --trials 30          # issue 13's gesture budget
-    .venv/bin/python benchmarks/automl.py fashion --trials 30 --train 20000
+    .venv/bin/python benchmarks/automl.py fashion --trials 20 --epochs 10 --trial-samples 10000
     .venv/bin/python benchmarks/automl.py gestures --trials 3 --epochs 2   # a smoke run
 
 gestures: the demo's synthetic IMU gestures (200 per class, 25 % held out), flash <= 16 KB,
@@ -11,7 +11,8 @@ fashion: Fashion-MNIST (Debian's dataset-fashion-mnist; all 10,000 test images),
 RAM <= 16 KB, images scaled to [0, 1].
 
 For each of TPE, random search (same number of trials, same seed) and TPE without a budget
-(the board's whole 1 MB / 256 KB: the "best unconstrained model the same search finds") it runs
+(the board's whole 1 MB / 256 KB: the "best unconstrained model the same search finds";
+gestures only by default, ``--searches`` chooses) it runs
 the whole search with the final stage (retrain on all training data, int8, bit-exact check on
 host and Cortex-M4) and prints one Markdown row: test int8 accuracy, flash, RAM,
 instructions, trials that fit, NetScore, seconds. The lessons' models are trained with the kit's
@@ -93,6 +94,11 @@ def main(argv=None) -> int:
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--epochs", type=int, default=20, help="most epochs a trial may ask for")
     p.add_argument("--train", type=int, default=None, help="fashion: training images to use (default all 60,000)")
+    p.add_argument("--trial-samples", type=int, default=None,
+                   help="train each trial on this many samples (labkit search --trial-samples); the final stage on all")
+    p.add_argument("--searches", help="comma-separated: tpe, random, unconstrained (default: all three for gestures, "
+                                      "tpe,random for fashion)")
+    p.add_argument("--no-hand", action="store_true", help="leave out the lessons' hand-designed models")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="keep each search's folder here (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="also print the rows as JSON")
@@ -103,13 +109,20 @@ def main(argv=None) -> int:
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="labkit-automl-bench-"))
     rows = []
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    for what, sampler, b in (("TPE", "tpe", budget), ("random search", "random", budget),
-                             ("TPE, board only (unconstrained)", "tpe", BOARD)):
+    chosen = (args.searches or ("tpe,random,unconstrained" if args.task == "gestures" else "tpe,random")).split(",")
+    unknown = set(chosen) - {"tpe", "random", "unconstrained"}
+    if unknown:
+        p.error(f"--searches: unknown {', '.join(sorted(unknown))}")
+    for key, what, sampler, b in (("tpe", "TPE", "tpe", budget), ("random", "random search", "random", budget),
+                                  ("unconstrained", "TPE, board only (unconstrained)", "tpe", BOARD)):
+        if key not in chosen:
+            continue
         log(f"== {what}")
         r = run_search(x, y, b, work / what.split(",")[0].replace(" ", "_") / sampler / str(b.flash_bytes), x_test=xt,
-                       y_test=yt, trials=args.trials, max_epochs=args.epochs, seed=args.seed, sampler=sampler, log=log)
+                       y_test=yt, trials=args.trials, max_epochs=args.epochs, seed=args.seed, sampler=sampler,
+                       trial_samples=args.trial_samples, log=log)
         rows.append({"what": f"{what}, {args.trials} trials", "fits": not budget.violations(r), **r})
-    for name, model in hand_designed(args.task, x.shape[1:], int(y.max()) + 1).items():
+    for name, model in ({} if args.no_hand else hand_designed(args.task, x.shape[1:], int(y.max()) + 1)).items():
         log(f"== {name}")
         rows.append(measure_hand_designed(name, model, x, y, xt, yt, budget, args.epochs))
 
