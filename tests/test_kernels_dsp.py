@@ -53,7 +53,7 @@ def test_the_cortex_m4_build_takes_the_dsp_paths(tmp_path):
 
 
 def test_one_product_requantization_equals_the_two_roundings(tmp_path):
-    """lk_requantize (one 64-bit product, used by the DSP paths) against the reference helper."""
+    """lk_requantize and lk_requantize_e2 (one 64-bit product, used by the DSP paths) against the reference helper."""
     (tmp_path / "labkit_nn_config.h").write_text("")
     src = tmp_path / "rq.c"
     src.write_text(r"""
@@ -78,8 +78,12 @@ int main(void) {
             default: x = (int32_t)rnd() >> (rnd() % 31);
         }
         if (shift > 0) x >>= shift;
-        if (lk_requantize(x, m, shift) != lk_multiply_by_quantized_multiplier(x, m, shift)) {
+        int32_t want = lk_multiply_by_quantized_multiplier(x, m, shift);
+        if (lk_requantize(x, m, shift) != want) {
             if (bad++ < 5) printf("x=%ld m=%ld shift=%d\n", (long)x, (long)m, shift);
+        }
+        if (shift <= -2 && lk_requantize_e2(x, m, (int32_t)(1u << (-shift - 2)), -shift - 1) != want) {
+            if (bad++ < 5) printf("e2: x=%ld m=%ld shift=%d\n", (long)x, (long)m, shift);
         }
     }
     printf("bad=%ld\n", bad);
@@ -155,6 +159,28 @@ def test_depthwise_dsp_paths(seed, tmp_path):
     x = L.DepthwiseConv2D(5, padding="same", depth_multiplier=3)(x)
     x = L.DepthwiseConv2D(3, padding="valid")(x)
     out = L.Dense(5)(L.GlobalAveragePooling2D()(x))
+    _m4_bit_exact(keras.Model(inp, out), (h, w, c), seed, tmp_path, ["DEPTHWISE_CONV_2D"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_depthwise_random_configs(seed, tmp_path):
+    """DEPTHWISE_CONV_2D's DSP path (tap offsets and unpacked weights in the scratch; inside and border
+    pixels) on random configurations: kernel 1..5 by 1..5, stride 1 or 2, dilation, SAME or VALID,
+    4 to 13 channels (groups of 4 and a remainder), a depth multiplier of 1 mostly, 2 at times."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(110 + seed)
+    h, w, c = int(rng.integers(6, 13)), int(rng.integers(6, 13)), int(rng.integers(4, 14))
+    inp = keras.Input((h, w, c))
+    x = inp
+    for _ in range(3):
+        k_h, k_w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        dilation = int(rng.choice([1, 1, 2]))
+        stride = 1 if dilation > 1 else int(rng.choice([1, 2]))
+        padding = str(rng.choice(["same", "same", "valid"])) if min(x.shape[1:3]) > (max(k_h, k_w) - 1) * dilation else "same"
+        x = L.DepthwiseConv2D((k_h, k_w), strides=stride, dilation_rate=dilation, padding=padding,
+                              depth_multiplier=int(rng.choice([1, 1, 1, 2])) if x.shape[-1] < 12 else 1,
+                              activation=str(rng.choice(["relu", "linear", "relu6"])))(x)
+    out = L.Dense(4)(L.GlobalAveragePooling2D()(x))
     _m4_bit_exact(keras.Model(inp, out), (h, w, c), seed, tmp_path, ["DEPTHWISE_CONV_2D"])
 
 

@@ -189,15 +189,20 @@ def _depthwise_conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         input_offset=-z_in, output_offset=z_out, act_min=lo, act_max=hi,
         multiplier=f"{name}_multiplier", shift=f"{name}_shift",
     )  # fmt: skip
+    # LK_DEPTHWISE_SCRATCH_BYTES: the DSP path's tap offsets (int32) and unpacked weights (int16)
+    taps = k_h * k_w
+    scratch = 4 * ((taps + 1) // 2 * 2) + 8 * (out_ch // 4) * taps if depth_multiplier == 1 and out_ch >= 4 else 0
     extra = f", {in_ch} channels" + (f" x {depth_multiplier}" if depth_multiplier > 1 else "")
     if dilation_h != 1 or dilation_w != 1:
         extra += f", dilation {dilation_h}x{dilation_w}"
     bias = f"{name}_bias" if b is not None else "NULL"
     return Lowered(
         comment=_describe("DEPTHWISE_CONV_2D", sp, k_h, k_w, extra, act),
-        call=f"lk_depthwise_conv_s8(&{name}_params, {{in0}}, {name}_filter, {bias}, {{out0}});",
+        call=(f"lk_depthwise_conv_s8(&{name}_params, {{in0}}, {name}_filter, {bias}, {{out0}}, "
+              + ("(int16_t *)({scratch})" if scratch else "NULL") + ");"),
         arrays=arrays,
         struct=("lk_depthwise_conv_params", f"{name}_params", fields),
+        scratch_bytes=scratch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w,
     )
 

@@ -34,7 +34,8 @@ static inline int8_t lk_fc_output(const lk_fully_connected_params *p, int32_t ac
 
 /* DSP path: three output features per pass, so each word of input is loaded and unpacked (with
  * the offset added by SXTAB16) once for three weight rows (four need more registers than the
- * M4 has: measured slower); rows left over go one at a time. */
+ * M4 has: measured slower); the last one or two rows are paired with themselves, their extra
+ * results dropped (one loop: less code). */
 void lk_fully_connected_s8(const lk_fully_connected_params *params, const int8_t *input, const int8_t *weights,
                            const int32_t *bias, int8_t *output) {
     const lk_fully_connected_params copy = *params, *p = &copy;
@@ -43,11 +44,12 @@ void lk_fully_connected_s8(const lk_fully_connected_params *params, const int8_t
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in = input + b * n;
         int8_t *out = output + b * p->out_features;
-        int32_t o = 0;
-        for (; o + 3 <= p->out_features; o += 3) {
-            const int8_t *w0 = weights + o * n, *w1 = w0 + n, *w2 = w1 + n;
+        for (int32_t o = 0; o < p->out_features; o += 3) {
+            const int32_t left = p->out_features - o; /* rows from o on: 3 or more, 2, or 1 */
+            const int32_t o1 = left > 1 ? o + 1 : o, o2 = left > 2 ? o + 2 : o1;
+            const int8_t *w0 = weights + o * n, *w1 = weights + o1 * n, *w2 = weights + o2 * n;
             int32_t a0 = 0, a1 = 0, a2 = 0;
-            if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2];
+            if (bias) a0 = bias[o], a1 = bias[o1], a2 = bias[o2];
             const int8_t *x = in, *x_end = in + 4 * n4;
             while (x != x_end) { /* (an 8-input step needs more registers: measured slower) */
                 uint32_t xv = lk_read4(x), xa = lk_sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
@@ -63,19 +65,8 @@ void lk_fully_connected_s8(const lk_fully_connected_params *params, const int8_t
                 a2 += v * (int32_t)*w2++;
             }
             out[o] = lk_fc_output(p, a0, o);
-            out[o + 1] = lk_fc_output(p, a1, o + 1);
-            out[o + 2] = lk_fc_output(p, a2, o + 2);
-        }
-        for (; o < p->out_features; ++o) {
-            const int8_t *w = weights + o * n, *x = in;
-            int32_t a = bias ? bias[o] : 0;
-            for (int32_t i = n4; i > 0; --i) {
-                uint32_t xv = lk_read4(x), xa = lk_sxtab16(offset2, xv), xb = lk_sxtab16_ror8(offset2, xv);
-                LK_FC_ROW(a, w, xa, xb);
-                x += 4, w += 4;
-            }
-            for (int32_t i = n & 3; i > 0; --i) a += ((int32_t)*x++ + p->input_offset) * (int32_t)*w++;
-            out[o] = lk_fc_output(p, a, o);
+            out[o1] = lk_fc_output(p, a1, o1);
+            out[o2] = lk_fc_output(p, a2, o2);
         }
     }
 }

@@ -18,6 +18,29 @@ static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int3
 /* Output channel o of a CONV_2D or DEPTHWISE_CONV_2D from its accumulator. */
 #define lk_conv_output(p, acc, o) \
     ((int8_t)lk_clamp(lk_requantize((acc), (p)->multiplier[o], (p)->shift[o]) + (p)->output_offset, (p)->act_min, (p)->act_max))
+
+/* lk_conv_output2 for any shift (one above -2 is rare: a multiplier of 1/2 or more) */
+__attribute__((noinline)) static void lk_conv_output2_any(const lk_conv_params *p, int32_t o, int32_t a0, int32_t a1,
+                                                          int8_t *out0, int8_t *out1) {
+    out0[o] = lk_conv_output(p, a0, o);
+    if (out1) out1[o] = lk_conv_output(p, a1, o);
+}
+
+/* Output channel o of two pixels from their accumulators a0 and a1 (out1 NULL: only the first):
+ * what depends on the channel only is computed once. */
+static inline __attribute__((always_inline)) void lk_conv_output2(const lk_conv_params *p, int32_t o, int32_t a0, int32_t a1, int8_t *out0,
+                                                                     int8_t *out1) {
+    const int32_t m = p->multiplier[o], shift = p->shift[o];
+    const int32_t z = p->output_offset, lo = p->act_min, hi = p->act_max;
+    if (shift <= -2) {
+        const int e1 = -shift - 1;
+        const int32_t round_hi = (int32_t)(1u << (e1 - 1));
+        out0[o] = (int8_t)lk_clamp(lk_requantize_e2(a0, m, round_hi, e1) + z, lo, hi);
+        if (out1) out1[o] = (int8_t)lk_clamp(lk_requantize_e2(a1, m, round_hi, e1) + z, lo, hi);
+    } else {
+        lk_conv_output2_any(p, o, a0, a1, out0, out1);
+    }
+}
 #endif
 
 /* The kernels below work on a local copy of their parameters: as far as the compiler knows,
@@ -88,34 +111,53 @@ static inline int32_t lk_col_slot(int32_t i, int32_t j) {
     return 8 * (i >> 2) + 4 * j + ((i & 1) << 1) + ((i & 2) >> 1);
 }
 
-/* One pixel's window (output pixel (y, x) of batch image in_b, group g) into slot j of the scratch. */
+/* Values i .. i + n - 1 of pixel j's window: src[0 .. n) plus the input offset, or zeros (src NULL).
+ * Whole groups of 4 go a word at a time: one load, two SXTAB16, two stores. */
+static void lk_col_fill(int16_t *col, int32_t j, int32_t i, const int8_t *src, int32_t n, int32_t offset) {
+    for (; n > 0 && (i & 3); ++i, --n) col[lk_col_slot(i, j)] = (int16_t)(src ? *src++ + offset : 0);
+    uint32_t *d = (uint32_t *)(void *)(col + lk_col_slot(i, j));
+    if (src) {
+        const uint32_t offset2 = lk_pack2(offset);
+        for (; n >= 4; n -= 4, i += 4, src += 4, d += 4) {
+            uint32_t v = lk_read4(src);
+            d[0] = lk_sxtab16(offset2, v);
+            d[1] = lk_sxtab16_ror8(offset2, v);
+        }
+    } else {
+        for (; n >= 4; n -= 4, i += 4, d += 4) d[0] = d[1] = 0;
+    }
+    for (; n > 0; ++i, --n) col[lk_col_slot(i, j)] = (int16_t)(src ? *src++ + offset : 0);
+}
+
+/* One pixel's window (output pixel (y, x) of batch image in_b, group g) into slot j of the scratch:
+ * row by row of the filter, the taps inside the image as runs of input (one run per row without
+ * dilation or groups: the row's taps are adjacent in memory), zeros for the others. */
 static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t j,
                       int16_t *col) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
-    const uint32_t offset2 = lk_pack2(p->input_offset);
-    int32_t i = 0; /* the value's index in the window */
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+    const int32_t row_n = p->k_w * fic, offset = p->input_offset;
+    const int contiguous = p->dilation_w == 1 && fic == p->in_ch;
+    int32_t kx0 = 0, kx1 = p->k_w;
+    if (in_x0 < 0 || in_x0 + (p->k_w - 1) * p->dilation_w >= p->in_w) {
+        lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+    }
+    for (int32_t ky = 0, i = 0; ky < p->k_h; ++ky, i += row_n) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
-        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t in_x = in_x0 + kx * p->dilation_w;
-            const int inside = in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w;
-            const int8_t *src = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic;
-            if ((fic & 3) == 0) { /* whole groups of 4: one word in, two words out */
-                uint32_t *d = (uint32_t *)(void *)(col + lk_col_slot(i, j));
-                if (inside) {
-                    for (int32_t c = 0; c < fic; c += 4, d += 4) {
-                        uint32_t v = lk_read4(src + c);
-                        d[0] = lk_sxtab16(offset2, v);
-                        d[1] = lk_sxtab16_ror8(offset2, v);
-                    }
-                } else {
-                    for (int32_t c = 0; c < fic; c += 4, d += 4) d[0] = d[1] = 0;
-                }
-                i += fic;
-            } else {
-                for (int32_t c = 0; c < fic; ++c, ++i) col[lk_col_slot(i, j)] = (int16_t)(inside ? src[c] + p->input_offset : 0);
+        if (in_y < 0 || in_y >= p->in_h || kx0 == kx1) {
+            lk_col_fill(col, j, i, NULL, row_n, 0);
+            continue;
+        }
+        /* tap kx0, the first inside the image */
+        const int8_t *src = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
+        if (kx0) lk_col_fill(col, j, i, NULL, kx0 * fic, 0);
+        if (contiguous) {
+            lk_col_fill(col, j, i + kx0 * fic, src, (kx1 - kx0) * fic, offset);
+        } else {
+            for (int32_t kx = kx0; kx < kx1; ++kx, src += p->dilation_w * p->in_ch) {
+                lk_col_fill(col, j, i + kx * fic, src, fic, offset);
             }
         }
+        if (kx1 < p->k_w) lk_col_fill(col, j, i + kx1 * fic, NULL, (p->k_w - kx1) * fic, 0);
     }
 }
 
@@ -154,12 +196,8 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
             a00 += t[s] * w0[i], a01 += t[s] * w1[i];
             a10 += t[4 + s] * w0[i], a11 += t[4 + s] * w1[i];
         }
-        out0[o] = lk_conv_output(p, a00, o);
-        if (out1) out1[o] = lk_conv_output(p, a10, o);
-        if (two_ch) {
-            out0[o + 1] = lk_conv_output(p, a01, o + 1);
-            if (out1) out1[o + 1] = lk_conv_output(p, a11, o + 1);
-        }
+        lk_conv_output2(p, o, a00, a10, out0, out1);
+        if (two_ch) lk_conv_output2(p, o + 1, a01, a11, out0, out1);
     }
 }
 
@@ -197,7 +235,8 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
 #if !LK_DSP /* the plain C kernel: the reference, and the host build; the DSP path is below */
 
 void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias, int8_t *output) {
+                          const int32_t *bias, int8_t *output, int16_t *scratch) {
+    (void)scratch; /* the DSP path's */
     const lk_depthwise_conv_params copy = *params, *p = &copy;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_ch;
@@ -233,30 +272,59 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
 
 #else /* LK_DSP */
 
-/* One filter tap for 4 adjacent channels: the input word unpacked with the offset added, the
- * weight word unpacked alike, and 4 separate products (a depthwise tap sums over no channel):
- * SMLABB / SMLATT multiply the bottom / top halves. */
+/* Output channel o of one pixel (lk_conv_output2 for one accumulator). */
+static inline int8_t lk_dw_output(const lk_depthwise_conv_params *p, int32_t acc, int32_t o) {
+    const int32_t shift = p->shift[o];
+    if (shift <= -2) {
+        const int e1 = -shift - 1;
+        acc = lk_requantize_e2(acc, p->multiplier[o], (int32_t)(1u << (e1 - 1)), e1);
+    } else {
+        acc = lk_requantize(acc, p->multiplier[o], shift);
+    }
+    return (int8_t)lk_clamp(acc + p->output_offset, p->act_min, p->act_max);
+}
+
+/* One filter tap for 4 adjacent channels: the input word unpacked with the offset added (SXTAB16),
+ * the weights' two words from the scratch, unpacked once per call; 4 separate products (a
+ * depthwise tap sums over no channel): SMLABB / SMLATT multiply the bottom / top halves. */
 #define LK_DW_TAP4(xp, wp)                                                                        \
     do {                                                                                          \
-        uint32_t xv_ = lk_read4(xp), wv_ = lk_read4(wp);                                          \
+        uint32_t xv_ = lk_read4(xp), wa_ = (wp)[0], wb_ = (wp)[1];                                \
         uint32_t xa_ = lk_sxtab16(offset2, xv_), xb_ = lk_sxtab16_ror8(offset2, xv_);              \
-        uint32_t wa_ = lk_sxtb16(wv_), wb_ = lk_sxtb16_ror8(wv_);                                  \
         a0 = lk_smlabb(xa_, wa_, a0);                                                              \
         a2 = lk_smlatt(xa_, wa_, a2);                                                              \
         a1 = lk_smlabb(xb_, wb_, a1);                                                              \
         a3 = lk_smlatt(xb_, wb_, a3);                                                              \
     } while (0)
 
-/* DSP path: with a depth multiplier of 1, 4 channels at a time, the taps walked by pointer
- * (unrolling a 3x3 window's 9 taps was measured slower: GCC spills their addresses). Channels left over (and every channel for a depth multiplier
- * above 1) go one by one as in the plain kernel. */
+/* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
+ * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
+ * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then a pixel
+ * whose window lies inside the image walks its taps in one loop, a border pixel the rows and
+ * columns inside. Channels left over (and every channel for a depth multiplier above 1) go one by
+ * one as in the plain kernel. */
 void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias, int8_t *output) {
+                          const int32_t *bias, int8_t *output, int16_t *scratch) {
     const lk_depthwise_conv_params copy = *params, *p = &copy;
-    const int32_t ch = p->in_ch, out_ch = p->out_ch;
+    const int32_t ch = p->in_ch, out_ch = p->out_ch, taps = p->k_h * p->k_w;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     const int32_t row = p->in_w * ch; /* one input row */
-    const int32_t y_step = p->dilation_h * row, x_step = p->dilation_w * ch, w_row = p->k_w * out_ch;
+    const int32_t quads = p->depth_multiplier == 1 ? out_ch >> 2 : 0;
+    int32_t *tap_offset = (int32_t *)(void *)scratch;
+    uint32_t *wq = (uint32_t *)(void *)(scratch + 2 * ((taps + 1) & ~1)); /* 8-byte aligned */
+    if (quads) {
+        for (int32_t ky = 0; ky < p->k_h; ++ky) {
+            for (int32_t kx = 0; kx < p->k_w; ++kx) {
+                const int32_t t = ky * p->k_w + kx;
+                tap_offset[t] = ky * p->dilation_h * row + kx * p->dilation_w * ch;
+                for (int32_t q = 0; q < quads; ++q) {
+                    uint32_t v = lk_read4(filter + t * out_ch + 4 * q);
+                    wq[2 * (q * taps + t)] = lk_sxtb16(v);
+                    wq[2 * (q * taps + t) + 1] = lk_sxtb16_ror8(v);
+                }
+            }
+        }
+    }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * row;
         for (int32_t y = 0; y < p->out_h; ++y) {
@@ -267,30 +335,31 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                 const int32_t in_x0 = x * p->stride_w - p->pad_left;
                 int32_t kx0, kx1;
                 lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+                const int inside = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
                 const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
-                int32_t o = 0;
-                if (p->depth_multiplier == 1) {
-                    for (; o + 4 <= out_ch; o += 4) {
-                        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                        if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
-                        const int8_t *xr = in_px + ky0 * y_step + kx0 * x_step + o;
-                        const int8_t *wr = filter + (ky0 * p->k_w + kx0) * out_ch + o;
+                for (int32_t q = 0; q < quads; ++q) {
+                    const int32_t o = 4 * q;
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
+                    const uint32_t *w = wq + 2 * q * taps;
+                    const int8_t *xq = in_px + o;
+                    if (inside) {
+                        const int32_t *off = tap_offset;
+                        for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
+                    } else {
                         for (int32_t ky = ky0; ky < ky1; ++ky) {
-                            const int8_t *xp = xr, *wp = wr;
-                            for (int32_t kx = kx1 - kx0; kx > 0; --kx) {
-                                LK_DW_TAP4(xp, wp);
-                                xp += x_step, wp += out_ch;
+                            for (int32_t t = ky * p->k_w + kx0; t < ky * p->k_w + kx1; ++t) {
+                                LK_DW_TAP4(xq + tap_offset[t], w + 2 * t);
                             }
-                            xr += y_step, wr += w_row;
                         }
-                        out[o] = lk_conv_output(p, a0, o);
-                        out[o + 1] = lk_conv_output(p, a1, o + 1);
-                        out[o + 2] = lk_conv_output(p, a2, o + 2);
-                        out[o + 3] = lk_conv_output(p, a3, o + 3);
                     }
+                    out[o] = lk_dw_output(p, a0, o);
+                    out[o + 1] = lk_dw_output(p, a1, o + 1);
+                    out[o + 2] = lk_dw_output(p, a2, o + 2);
+                    out[o + 3] = lk_dw_output(p, a3, o + 3);
                 }
-                for (; o < out_ch; ++o) {
+                for (int32_t o = 4 * quads; o < out_ch; ++o) {
                     const int32_t c = o / p->depth_multiplier; /* the input channel o filters */
                     int32_t acc = bias ? bias[o] : 0;
                     for (int32_t ky = ky0; ky < ky1; ++ky) {
@@ -299,7 +368,7 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                             acc += (v + p->input_offset) * filter[(ky * p->k_w + kx) * out_ch + o];
                         }
                     }
-                    out[o] = lk_conv_output(p, acc, o);
+                    out[o] = lk_dw_output(p, acc, o);
                 }
             }
         }

@@ -66,8 +66,16 @@ typedef struct {
     const int8_t *shift;
 } lk_depthwise_conv_params;
 
+/* Bytes of scratch lk_depthwise_conv_s8 needs: on a core with the DSP extension and with a depth
+ * multiplier of 1, each tap's input offset (int32) and the weights of every 4 channels unpacked
+ * (int16), 0 otherwise; the plain C kernel does not use it. 8-byte aligned. */
+#define LK_DEPTHWISE_SCRATCH_BYTES(k_h, k_w, out_ch, depth_multiplier)                          \
+    ((depth_multiplier) == 1 && (out_ch) >= 4                                                 \
+         ? 4 * (((k_h) * (k_w) + 1) / 2 * 2) + 8 * ((out_ch) / 4) * (k_h) * (k_w)              \
+         : 0)
+
 void lk_depthwise_conv_s8(const lk_depthwise_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias, int8_t *output);
+                          const int32_t *bias, int8_t *output, int16_t *scratch);
 
 /* MAX_POOL_2D / AVERAGE_POOL_2D over k_h x k_w windows of each channel. The output has the
  * input's scale and zero point, so no requantization: only the fused activation's clamp.

@@ -81,6 +81,18 @@ static inline int32_t lk_requantize(int32_t x, int32_t multiplier, int shift) {
     return (int32_t)(r >> 32) >> (e - 1);    /* floor(r / 2^(31 + e)): the high word, no 64-bit shift */
 }
 
+/* lk_requantize for a shift of -2 or less (the usual case: a multiplier below 1/2), with the
+ * rounding constant 2^30 + 2^(30+e) - [x < 0] * 2^31 built as its two words: the low one is 2^30
+ * with bit 31 set for x < 0, the high one 2^(e-2) less the borrow of that bit. e1 = e - 1 and
+ * round_hi = 2^(e-2) depend on the channel only, so the DSP paths compute them once for the
+ * accumulators of that channel: AND, EOR, ADD, SMLAL, ASR per accumulator. */
+static inline int32_t lk_requantize_e2(int32_t x, int32_t multiplier, int32_t round_hi, int e1) {
+    const uint32_t lo = ((uint32_t)x & 0x80000000u) ^ 0x40000000u;
+    const int32_t hi = round_hi + (x >> 31);
+    const uint64_t r = (((uint64_t)(uint32_t)hi << 32) | lo) + (uint64_t)((int64_t)x * multiplier); /* SMLAL */
+    return (int32_t)(uint32_t)(r >> 32) >> e1;
+}
+
 #if LK_DSP
 
 /* 4 bytes from any address (the Cortex-M4 loads unaligned words; memcpy keeps C's aliasing rules). */
