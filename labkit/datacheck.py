@@ -213,3 +213,18 @@ def parse_size(text, what: str = "size") -> int:
     if value < 1:
         raise LabkitError(f"{what} {text!r} must be at least 1 byte")
     return value
+
+
+def parse_count(text, what: str = "count") -> int:
+    """A whole number >= 1 such as ``100000``, ``100_000``, ``100k`` or ``1.5M`` (k = 1000 here)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:[._]\d+)*)\s*([kKmM]?)\s*", str(text))
+        if m is None:
+            raise LabkitError(f"{what} {text!r}: expected a whole number such as 100000, 100k or 1.5M")
+        digits = m.group(1).replace("_", "")
+        value = float(digits) * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    if value < 1 or value != int(value):
+        raise LabkitError(f"{what} {text!r} must be a whole number of at least 1")
+    return int(value)

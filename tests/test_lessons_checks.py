@@ -272,7 +272,7 @@ def setup_09(nb, number):
 def setup_10(nb, number):
     first = python(code_cell(nb, "import labkit  # first"))
     ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
-    run_defs(python(code_cell(nb, "budget = Budget(")), ns, "budget")  # the lesson's budget, nothing measured
+    run_defs(python(code_cell(nb, 'budget = Budget(flash_bytes=parse_size("16K")')), ns, "budget")  # the lesson's budget, nothing measured
     return ns
 
 

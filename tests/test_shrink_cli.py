@@ -95,3 +95,65 @@ def test_bad_data_and_unmeetable_budget(files, capsys):
     err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("labkit: error")]
     assert len(err) == 1 and "params budget of 36 parameters cannot be met" in err[0] and "takes" in err[0]
     assert not (files / "u").exists() and not (files / "n").exists()
+
+
+@pytest.mark.skipif(not ARM, reason="instructions are counted on the emulated Cortex-M4")
+def test_instruction_budget_met_and_unmeetable(files, capsys):
+    out = files / "i" / "small.keras"
+    assert _run(files, "--instructions", "50M", "--steps", "0", "--epochs", "0", "-o", str(out)) == 0
+    report = json.loads((files / "i" / "small.json").read_text())
+    assert report["budget"] == {"kind": "instructions", "limit": 50_000_000}
+    assert 0 < report["instructions_after"] <= 50_000_000
+    capsys.readouterr()
+    assert _run(files, "--instructions", "1k", "-o", str(files / "j" / "s.keras")) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("labkit: error")]
+    assert len(err) == 1 and "instructions budget of 1,000 instructions per inference cannot be met: the smallest " \
+                               "model the replacements reach takes" in err[0]
+    assert not (files / "j").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (("--flash", "20K", "--instructions", "100k"), "give exactly one budget"),
+    (("--instructions", "abc"), "--instructions 'abc': expected a whole number such as 100000, 100k or 1.5M"),
+    (("--instructions", "0"), "--instructions '0' must be a whole number of at least 1"),
+])
+def test_bad_instruction_budget_one_line_exit_2(files, capsys, extra, message):
+    assert _run(files, *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("labkit: error: ") and message in err[0], err
+
+
+def test_teacher_with_other_classes_refused_and_a_good_one_used(files, capsys):
+    from labkit import models, train
+
+    train.set_seed(0)
+    models.cnn((8, 8, 1), 5, filters=(4, 8), dense=8).save(files / "t5.keras")
+    assert _run(files, "--params-ratio", "0.5", "--teacher", str(files / "t5.keras"),
+                "-o", str(files / "t" / "s.keras")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "outputs 5 classes but the student" in err[0] and "same classes" in err[0], err
+    assert not (files / "t").exists()
+    assert _run(files, "--params-ratio", "0.5", "--teacher", str(files / "m.keras"), "--steps", "1", "--epochs", "1",
+                "-o", str(files / "t2" / "s.keras")) == 0
+    report = json.loads((files / "t2" / "s.json").read_text())
+    assert report["distill"] is True and report["teacher"].endswith("m.keras")
+
+
+def test_layers_no_replacement_applies_to_are_kept_and_listed(files, capsys, digits):
+    from labkit import train
+    from labkit.keras import keras
+
+    train.set_seed(0)
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu", name="c"),
+                          keras.layers.DepthwiseConv2D(3, name="dw"), keras.layers.Flatten(name="flatten"),
+                          keras.layers.Dense(24, activation="relu", name="d"), keras.layers.Dense(10, name="logits"),
+                          keras.layers.Softmax(name="probabilities")])
+    m.save(files / "dw.keras")
+    assert main(["shrink", str(files / "dw.keras"), "--data", str(files / "train.npz"), "--test",
+                 str(files / "test.npz"), "--params-ratio", "0.6", "--steps", "0", "--epochs", "0",
+                 "-o", str(files / "k" / "s.keras")]) == 0
+    printed = capsys.readouterr().out
+    assert "kept dw (DepthwiseConv2D): no replacement applies to this layer type" in printed
+    report = json.loads((files / "k" / "s.json").read_text())
+    assert ["dw", "DepthwiseConv2D", "no replacement applies to this layer type"] in report["kept"]
+    assert report["params_after"] <= 0.6 * report["params_before"]

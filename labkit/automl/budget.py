@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 
-from labkit.datacheck import parse_size  # noqa: F401  (re-exported: the sizes of a budget)
+from labkit.datacheck import parse_count, parse_size  # noqa: F401  (re-exported: the figures of a budget)
 from labkit.errors import LabkitError
-
-def parse_count(text, what: str = "count") -> int:
-    """A whole number >= 1 such as ``100000``, ``100_000``, ``100k`` or ``1.5M`` (k = 1000 here)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        m = re.fullmatch(r"\s*(\d+(?:[._]\d+)*)\s*([kKmM]?)\s*", str(text))
-        if m is None:
-            raise LabkitError(f"{what} {text!r}: expected a whole number such as 100000, 100k or 1.5M")
-        digits = m.group(1).replace("_", "")
-        value = float(digits) * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
-    if value < 1 or value != int(value):
-        raise LabkitError(f"{what} {text!r} must be a whole number of at least 1")
-    return int(value)
-
 
 @dataclass(frozen=True)
 class Budget:

@@ -17,8 +17,12 @@ rejected one (worse and refused, or over budget) by ``heat`` (> 1: the layer is 
 next worse move is accepted more easily and it can escape). Temperatures stay within
 [``t_min``, ``t_max``]. The smallest choice of every layer is measured first: when that is over
 budget the budget cannot be met, and :class:`BudgetError` says the smallest size reached. The
-search then starts from uniform scaling: every layer at the same relative place q in its list
-of choices, q the largest within budget found by ``start_probes`` bisection steps.
+search then starts (``start="greedy"``, the default) from the original model, the layer with the
+most parameters made one choice smaller at a time until the whole fits: the large layers are
+cut first and the small ones, which cost little flash but much accuracy, are kept.
+``start="uniform"`` starts from uniform scaling instead: every layer at the same relative place q
+in its list of choices, q the largest within budget found by ``start_probes`` bisection steps.
+Neither start trains anything: they measure costs only.
 
 The random draws come from ``numpy.random.default_rng(seed)`` and every fine-tune is seeded,
 so a search repeats exactly.
@@ -131,7 +135,7 @@ def layer_options(model, kinds=("separable", "bottleneck", "spatial", "lowrank",
                 choices.update(("width", f) for f in (0.25, 0.5, 0.75))
                 continue
             full = full_rank(layer, kind)
-            sizes = {1, 2, 4} if kind == "separable" else {max(1, full // d) for d in (16, 8, 4, 2)}
+            sizes = {1, 2, 4} if kind == "separable" else {max(1, full // d) for d in (16, 12, 8, 6, 4, 3, 2)}
             choices.update((kind, s) for s in sizes if s <= full)
         ranked = sorted((c for c in choices if params_of(layer, c) < own), key=lambda c: (params_of(layer, c), c))
         if ranked:
@@ -155,22 +159,29 @@ def anneal(model, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.nda
            steps: int = 20, epochs: int = 1, distil: bool = True, temperature: float = 4.0, alpha: float = 0.7,
            batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, options: dict | None = None,
            t_start: float = 0.02, cool: float = 0.7, heat: float = 1.5, t_min: float = 1e-3, t_max: float = 0.2,
-           start_probes: int = 3,
+           start: str = "greedy", start_probes: int = 3, teacher=None,
            log: Callable[[str], None] | None = None) -> AnnealResult:
     """Search per-layer replacements of ``model`` for the best validation accuracy within ``budget``.
 
     Each candidate is built by :func:`replace_layers`, measured (its cost untrained), and when
-    within budget fine-tuned for ``epochs`` on ``(x, y)`` — distilled from ``model`` when
-    ``distil`` — then scored on ``(x_val, y_val)``. ``options``: {layer: [choices]} to search
+    within budget fine-tuned for ``epochs`` on ``(x, y)`` — distilled from ``teacher`` (default
+    ``model`` itself) when ``distil`` — then scored on ``(x_val, y_val)``. ``options``: {layer: [choices]} to search
     (default :func:`layer_options`). See the module docstring for the temperature schedule.
     """
     from labkit.train import accuracy
 
+    teacher = model if teacher is None else teacher
+    if distil and teacher is not model:
+        from labkit.compress.distill import check_teacher
+
+        check_teacher(model, teacher)
     options = layer_options(model) if options is None else {k: list(v) for k, v in options.items()}
     if not options:
         raise LabkitError(f"the model {model.name!r} has no layer that a replacement makes smaller")
     if not (0 < cool < 1 < heat and 0 < t_min <= t_start <= t_max):
         raise LabkitError("the schedule needs 0 < cool < 1 < heat and 0 < t_min <= t_start <= t_max")
+    if start not in ("greedy", "uniform"):
+        raise LabkitError(f"start must be 'greedy' or 'uniform', got {start!r}")
     say = log or (lambda m: None)
     rng = np.random.default_rng(seed)
     names = list(options)
@@ -188,7 +199,7 @@ def anneal(model, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.nda
     def score_of(state) -> float:
         if state not in score_cache:
             student = replace_layers(model, plan_of(state)).model
-            fine_tune_replaced(student, model, x, y, epochs=epochs, distil=distil, temperature=temperature,
+            fine_tune_replaced(student, teacher, x, y, epochs=epochs, distil=distil, temperature=temperature,
                                alpha=alpha, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
             score_cache[state] = accuracy(student, x_val, y_val)
         return score_cache[state]
@@ -206,14 +217,27 @@ def anneal(model, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.nda
             f"replacements reach takes {budget.text(c) if c is not None else 'more than the board holds'}; "
             "give a larger budget"
         )
-    low, high = 0.0, 1.0  # the largest uniform level within budget starts the search
-    for _ in range(start_probes):
-        mid = (low + high) / 2
-        mc = cost_of(level(mid))[key]
-        if mc is not None and mc <= budget.limit:
-            low, state, c = mid, level(mid), mc
-        else:
-            high = mid
+    if start == "uniform":
+        low, high = 0.0, 1.0  # the largest uniform level within budget starts the search
+        for _ in range(start_probes):
+            mid = (low + high) / 2
+            mc = cost_of(level(mid))[key]
+            if mc is not None and mc <= budget.limit:
+                low, state, c = mid, level(mid), mc
+            else:
+                high = mid
+    else:  # greedy: from every layer kept, the largest layer one choice smaller at a time until it fits
+        _, body = _chain(model)
+        by_name = {l.name: l for l in body}
+        greedy = level(1.0)
+        while True:
+            gc = cost_of(greedy)[key]
+            if gc is not None and gc <= budget.limit:
+                state, c = greedy, gc
+                break
+            movable = [i for i in range(len(names)) if greedy[i] > 0]  # never empty: the smallest state fits
+            li = max(movable, key=lambda i: (params_of(by_name[names[i]], options[names[i]][greedy[i]]), -i))
+            greedy = greedy[:li] + (greedy[li] - 1,) + greedy[li + 1:]
     current = score_of(state)
     best = (current, -c, state)
     temps = {n: float(t_start) for n in names}

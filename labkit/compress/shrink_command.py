@@ -1,6 +1,7 @@
 """``labkit shrink``: replace layers by smaller sub-networks, chosen by annealing, to fit a budget.
 
     labkit shrink model.keras --data train.npz --test test.npz --flash 20K --distill -o small.keras
+    labkit shrink model.keras --data train.npz --test test.npz --instructions 1.5M -o fast.keras
 
 writes ``small.keras``, ``small.tflite`` (full int8) and ``small.json`` (params, flash, accuracy
 and instructions before and after) and prints a per-layer table. The search
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit.compress.commands import DATA_HELP, MODEL_HELP, check_data, check_output, check_seed, load_model, load_npz
-from labkit.datacheck import check_float, check_int, check_training_options, parse_size
+from labkit.datacheck import check_float, check_int, check_training_options, parse_count, parse_size
 from labkit.errors import LabkitError
 
 def _number(text, name: str, kind=float):
@@ -34,12 +35,16 @@ def _number(text, name: str, kind=float):
 
 def _options(args) -> dict:
     """Every numeric option checked, with its range in the message, before any work."""
-    if (args.flash is None) == (args.params_ratio is None):
-        raise LabkitError("give exactly one budget: --flash SIZE (bytes of flash, e.g. 20K) or --params-ratio R "
-                          "(the fraction of the parameters kept, in (0, 1], e.g. 0.25)")
+    given = [b for b in (args.flash, args.params_ratio, args.instructions) if b is not None]
+    if len(given) != 1:
+        raise LabkitError("give exactly one budget: --flash SIZE (bytes of flash, e.g. 20K), --params-ratio R "
+                          "(the fraction of the parameters kept, in (0, 1], e.g. 0.25) or --instructions N "
+                          "(per inference on the Cortex-M4, e.g. 1.5M)")
     o = {}
     if args.flash is not None:
         o["flash"] = parse_size(args.flash, "--flash")
+    elif args.instructions is not None:
+        o["instructions"] = parse_count(args.instructions, "--instructions")
     else:
         o["ratio"] = check_float(_number(args.params_ratio, "--params-ratio"), "--params-ratio", 0.0, 1.0,
                                  low_open=True, why="the fraction of the model's parameters kept")
@@ -75,13 +80,21 @@ def _shrink(args) -> int:
     out = check_output(Path(args.out) if args.out else
                        Path(args.model).with_name(Path(args.model).stem + "_shrunk.keras"),
                        (".keras", ".h5"), "the shrunk model is saved as a Keras model")
-    if "flash" in o:
+    if "flash" in o or "instructions" in o:
         from labkit.verify import require_tool
 
         require_tool("arm-none-eabi-gcc")  # flash is measured as linked for the Cortex-M4
+        if "instructions" in o:
+            require_tool("qemu-system-arm")  # instructions are counted on the emulated Cortex-M4
     data = load_npz(args.data, ("x", "y"))
     test = load_npz(args.test, ("x", "y"), "--test")
     model = load_model(args.model)
+    teacher = model
+    if args.teacher is not None:
+        from labkit.compress.distill import check_teacher
+
+        teacher = load_model(args.teacher)
+        check_teacher(model, teacher)
     check_data(model, data, args.data)
     check_data(model, test, args.test, "--test")
     x, y = data["x"], data["y"]
@@ -95,21 +108,26 @@ def _shrink(args) -> int:
     log = (lambda m: print(m, file=sys.stderr))
 
     params_before = int(model.count_params())
-    budget = (Budget("flash", o["flash"]) if "flash" in o
-              else Budget("params", max(1, math.floor(o["ratio"] * params_before))))
+    if "flash" in o:
+        budget = Budget("flash", o["flash"])
+    elif "instructions" in o:
+        budget = Budget("instructions", o["instructions"])
+    else:
+        budget = Budget("params", max(1, math.floor(o["ratio"] * params_before)))
     log(f"labkit shrink: {budget.kind} budget {budget.text(budget.limit)}; searching")
     train = dict(temperature=o["temperature"], alpha=o["alpha"], batch_size=o["batch_size"],
                  learning_rate=o["learning_rate"], seed=o["seed"])
+    distil = bool(args.distill or args.teacher is not None)
     result = anneal(model, x[fit], y[fit], x[val], y[val], budget, steps=o["steps"], epochs=o["search_epochs"],
-                    distil=args.distill, log=log, **train)
+                    distil=distil, teacher=teacher, log=log, **train)
     log("measuring the model as it was")
     tflite_before = to_int8_tflite(model, x, seed=o["seed"])
     before = measure_model(model, tflite=tflite_before, device=None, samples=10, seed=o["seed"])
     replaced = replace_layers(model, result.plan)
     small = replaced.model
     log(f"fine-tuning the best candidate on all {len(x):,} samples of --data for {o['epochs']} epochs"
-        + (" with distillation from the original" if args.distill else ""))
-    fine_tune_replaced(small, model, x, y, epochs=o["epochs"], distil=args.distill, **train)
+        + ((" with distillation from " + ("the original" if teacher is model else args.teacher)) if distil else ""))
+    fine_tune_replaced(small, teacher, x, y, epochs=o["epochs"], distil=distil, **train)
     bad = sum(int(np.size(w) - np.isfinite(w).sum()) for w in small.get_weights())
     if bad:
         raise LabkitError(f"fine-tuning diverged: {bad:,} weights became NaN or infinite, so nothing was written; "
@@ -119,6 +137,10 @@ def _shrink(args) -> int:
     if budget.kind == "flash" and after["flash_bytes"] is not None and after["flash_bytes"] > budget.limit:
         raise LabkitError(f"the shrunk model takes {after['flash_bytes']:,} B of flash, over the budget of "
                           f"{budget.limit:,} B (measured {result.cost:,} B in the search): please report it")
+    if budget.kind == "instructions" and after["instructions"] is not None and after["instructions"] > budget.limit:
+        log(f"note: {after['instructions']:,} instructions per inference averaged over 10 random inputs, over the "
+            f"budget of {budget.limit:,} (the search counted {result.cost:,} on one input): the count depends a "
+            "little on the input")
     report = {
         "budget": {"kind": budget.kind, "limit": budget.limit},
         "plan": {n: list(c) for n, c in result.plan.items()},
@@ -133,7 +155,8 @@ def _shrink(args) -> int:
         "int8_accuracy_before": evaluate_tflite(tflite_before, test["x"], test["y"]),
         "int8_accuracy_after": evaluate_tflite(tflite, test["x"], test["y"]),
         "instructions_before": before["instructions"], "instructions_after": after["instructions"],
-        "test_samples": int(len(test["y"])), "distill": bool(args.distill), "search_steps": o["steps"],
+        "test_samples": int(len(test["y"])), "distill": distil,
+        "teacher": None if teacher is model else str(args.teacher), "search_steps": o["steps"],
         "search_accuracy": result.accuracy, "seed": o["seed"],
     }
     table = layer_report(model, replaced)
@@ -153,7 +176,7 @@ def _shrink(args) -> int:
 def register(subparsers) -> None:
     """Add ``shrink`` to the ``labkit`` command."""
     s = subparsers.add_parser(
-        "shrink", help="replace layers by smaller sub-networks (annealing search) to fit a flash or size budget",
+        "shrink", help="replace layers by smaller sub-networks (annealing search) to fit a flash, size or instruction budget",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Shrink a model saved by the kit: layers are replaced by smaller sub-networks initialised from "
                     "their weights (depthwise-separable, bottleneck, k x 1 then 1 x k, low-rank dense, fewer "
@@ -168,8 +191,13 @@ def register(subparsers) -> None:
     s.add_argument("--flash", metavar="SIZE", help="flash budget of the int8 model's labkit-nn C linked for the Cortex-M4: bytes "
                                    "or K/M (20K = 20480 bytes)")
     s.add_argument("--params-ratio", metavar="R", help="or a parameter budget: the fraction of the parameters kept, in (0, 1]")
+    s.add_argument("--instructions", metavar="N", help="or an instruction budget: instructions per inference on the "
+                   "emulated Cortex-M4, e.g. 1500000 or 1.5M (each candidate is run in QEMU: slower)")
     s.add_argument("--distill", action="store_true",
                    help="fine-tune with knowledge distillation from the original model (else on the labels alone)")
+    s.add_argument("--teacher", metavar="TEACHER.keras",
+                   help="distil from this model instead of the original (implies --distill); it must score the "
+                        "same classes from the same inputs")
     s.add_argument("-o", "--out", metavar="OUT.keras", help="output model, .keras or .h5 (default: MODEL_shrunk.keras)")
     s.add_argument("--steps", default="12", help="annealing steps, 0 to 1000 (default 12)")
     s.add_argument("--search-epochs", default="1", help="fine-tuning epochs of each candidate, 1 to 100 (default 1)")
