@@ -1,4 +1,4 @@
-"""The exercises of every lesson (00-10): every check cell passes the stored solution and fails wrong answers.
+"""The exercises of every lesson (00-11): every check cell passes the stored solution and fails wrong answers.
 
 The check cells are read from the notebooks themselves, so this test follows the lessons when they
 change. Each exercise runs in a small namespace built from the notebook's own set-up cells (found by
@@ -52,6 +52,7 @@ LESSONS = {
     "08": "08_quantization.ipynb",
     "09": "09_deployment.ipynb",
     "10": "10_automl.ipynb",
+    "11": "11_networks_within_networks.ipynb",
 }
 
 
@@ -276,8 +277,17 @@ def setup_10(nb, number):
     return ns
 
 
+def setup_11(nb, number):
+    first = python(code_cell(nb, "import labkit  # first"))
+    ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
+    if number == 3:
+        run_defs(python(code_cell(nb, "def my_distillation_loss(")), ns, "softmax")  # the lesson's softmax
+    return ns
+
+
 SETUP = {"00": setup_00, "01": setup_01, "02": setup_02, "03": setup_03, "04": setup_04,
-         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10}
+         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
+         "11": setup_11}
 
 # Wrong answers: (lesson, exercise) -> [(answer replacing the solution, words expected in the message)]
 WRONG = {
@@ -597,6 +607,38 @@ WRONG = {
          "                 and (b.int8_accuracy > a.int8_accuracy or b.flash_bytes < a.flash_bytes)\n"
          "                 for _, b in table.iterrows())\n"
          "    if not beaten:\n        front.append(name)\nreturn front", "weigh the instructions"),
+    ],
+    ("11", 1): [
+        (("return k * k * c_in * m + c_in * m * c_out",
+          "largest_m = max(m for m in range(1, 10) if separable_params(3, 16, 32, m) < conv_2_params)"), "bias"),
+        (("return k * k * c_in * m + c_in * c_out + c_out",
+          "largest_m = max(m for m in range(1, 10) if separable_params(3, 16, 32, m) < conv_2_params)"),
+         "c_in * m channels"),
+        (("return k * k * m + c_in * m * c_out + c_out",
+          "largest_m = max(m for m in range(1, 10) if separable_params(3, 16, 32, m) < conv_2_params)"),
+         "each of the c_in input channels"),
+        (("return k * k * c_in * m + c_in * m * c_out + c_out",
+          "largest_m = max(m for m in range(1, 10) if separable_params(3, 16, 32, m) <= conv_2_params - 32)"),
+         "strictly smaller"),
+    ],
+    ("11", 2): [
+        ("u, s, vt = np.linalg.svd(w, full_matrices=False)\nreturn u[:, :r], vt[:r]", "singular values"),
+        ("u, s, vt = np.linalg.svd(w, full_matrices=False)\nreturn u[:, -r:] * s[-r:], vt[-r:]", "LARGEST"),
+        ("u, s, vt = np.linalg.svd(w, full_matrices=False)\nreturn u * s, vt", "(n_in, r)"),
+    ],
+    ("11", 3): [
+        ("p_t, p_s = softmax(t / temperature), softmax(s / temperature)\n"
+         "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
+         "return float(np.mean(alpha * kl + (1 - alpha) * ce))", "T**2"),
+        ("p_t, p_s = softmax(t / temperature), softmax(s / temperature)\n"
+         "kl = np.sum(p_s * np.log(p_s / p_t), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
+         "return float(np.mean(alpha * temperature**2 * kl + (1 - alpha) * ce))", "TEACHER's probabilities"),
+        ("p_t, p_s = softmax(t / temperature), softmax(s / temperature)\n"
+         "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(p_s[np.arange(len(y)), y])\n"
+         "return float(np.mean(alpha * temperature**2 * kl + (1 - alpha) * ce))", "without the temperature"),
+        ("p_t, p_s = softmax(t / temperature), softmax(s / temperature)\n"
+         "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
+         "return float(np.sum(alpha * temperature**2 * kl + (1 - alpha) * ce))", "mean over the batch"),
     ],
 }
 
