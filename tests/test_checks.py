@@ -110,3 +110,13 @@ def test_a_wrong_answer_shows_its_message_without_a_traceback_in_a_notebook():
     shown = "\n".join(error.traceback)
     assert "slope gradient is 1, expected 2" in shown and "did you multiply by x?" in shown
     assert "checks.py" not in shown and "Traceback" not in shown and len(error.traceback) == 1
+
+
+def test_a_long_array_mismatch_says_where_it_differs():
+    got = np.arange(61.0)
+    want = got.copy()
+    want[7], want[9] = 0.0, 1.0
+    for check in (checks.close, checks.equal):
+        with pytest.raises(AssertionError) as info:
+            check("y", got, want)
+        assert "2 of 61 elements differ, the first at index 7: got 7, expected 0" in str(info.value)

@@ -37,13 +37,23 @@ def test_student_copy_keeps_the_checks_and_hides_every_solution(lesson):
             assert after.source == before.source
             continue
         assert after.outputs == [] and after.execution_count is None  # no stored answer to peek at
+        kept = [l for l in before.source.splitlines() if not l.startswith("# NBVAL_")]  # nbval's, not the learner's
+        assert not any(l.startswith("# NBVAL_") for l in after.source.splitlines())
+        if before.source.startswith("# Check exercise"):
+            meta = after.metadata["nbgrader"]
+            assert meta["grade"] and meta["locked"] and not meta["solution"] and meta["points"] == 1
+            assert meta["grade_id"] == "check-exercise-" + before.source.split()[3]
         if BEGIN not in before.source:
-            assert after.source == before.source  # check cells and the lesson's own code stay as they are
+            assert after.source.splitlines() == kept  # check cells and the lesson's own code stay as they are
             continue
+        meta = after.metadata["nbgrader"]
+        assert meta["solution"] and not meta["grade"] and not meta["locked"] and meta["schema_version"] == 3
         hidden = [l.strip() for l in before.source.split(BEGIN, 1)[1].split(END, 1)[0].splitlines() if l.strip()]
         assert hidden and not any(line in after.source.splitlines() for line in hidden if len(line) > 12)
         assert "raise NotImplementedError()" in after.source
         ast.parse("\n".join(l for l in after.source.splitlines() if not l.lstrip().startswith("%")))
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in copy.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids)) >= 4  # nbgrader refuses a notebook with a grade_id twice
 
 
 def test_student_copies_never_overwrite_the_lessons(tmp_path, capsys):

@@ -60,6 +60,17 @@ def _fmt(value: Any) -> str:
     return repr(value)
 
 
+def _where(got: np.ndarray, want: np.ndarray, differs: np.ndarray) -> str:
+    """For arrays too long to print: where the first difference is and how many elements differ."""
+    bad = np.argwhere(differs)
+    if got.size <= 6 or not len(bad):
+        return ""
+    first = tuple(int(i) for i in bad[0])
+    index = first[0] if len(first) == 1 else first
+    return (f"; {len(bad)} of {got.size} elements differ, the first at index {index}: "
+            f"got {_fmt(got[first])}, expected {_fmt(want[first])}")
+
+
 def that(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
     if not condition:
@@ -103,7 +114,8 @@ def close(name: str, value: Any, expected: Any, rtol: float = 1e-6, atol: float 
         _fail(f"{name} should have shape {want.shape}, got {got.shape}", hint)
     if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):
         worst = float(np.max(np.abs(got - want))) if got.size else 0.0
-        _fail(f"{name} is {_fmt(value)}, expected {_fmt(expected)} (largest difference {worst:.3g})", hint)
+        where = _where(got, want, ~np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=False))
+        _fail(f"{name} is {_fmt(value)}, expected {_fmt(expected)} (largest difference {worst:.3g}{where})", hint)
 
 
 def below(name: str, value: float, limit: float, hint: str = "") -> None:
@@ -134,7 +146,11 @@ def equal(name: str, value: Any, expected: Any, hint: str = "") -> None:
     else:
         ok = value == expected
     if not ok:
-        _fail(f"{name} is {_fmt(value)}, expected {_fmt(expected)}", hint)
+        where = ""
+        if np.shape(value) == np.shape(expected) and np.ndim(value):
+            got, want = np.asarray(value), np.asarray(expected)
+            where = _where(got, want, got != want)
+        _fail(f"{name} is {_fmt(value)}, expected {_fmt(expected)}{where}", hint)
 
 
 def passed(exercise: int | str, note: str = "") -> None:

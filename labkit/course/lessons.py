@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -100,6 +101,7 @@ PROFILES: dict[str, dict[str, str]] = {
     "no-onednn": {"TF_ENABLE_ONEDNN_OPTS": "0"},
 }
 UNCOMPARED = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION")
+UNCOMPARED_LINES = {f"# {marker}" for marker in UNCOMPARED}
 _NOT_TEXT = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")  # nbval skips these too
 
 
@@ -198,15 +200,45 @@ def run(path: str | os.PathLike, timeout: float = 900, check: tuple[str, ...] = 
     return seconds
 
 
+def _nbgrader(grade_id: str, solution: bool = False, points: int | None = None) -> dict:
+    """nbgrader's cell metadata (schema 3): an answer cell the learner edits, or a locked, graded test."""
+    meta = {"grade": points is not None, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
 def student_copy(nb):
-    """The learner's copy of a lesson: solutions replaced, outputs and execution counts cleared."""
+    """The learner's copy of a lesson: solutions replaced, outputs and execution counts cleared,
+    nbval's markers removed (they are for the lesson's tests, not the learner), and nbgrader's
+    metadata on the exercises: each solution cell an answer cell, each check cell a locked test
+    worth one point (``# Check exercise N``), so that ``nbgrader`` can release and grade them."""
+    roles = []
     for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if any(line.strip() == BEGIN for line in cell.source.splitlines()):
-            cell.source = replace_solutions(cell.source)
-        cell.outputs, cell.execution_count = [], None
-    return clean(nb)
+        role = None
+        if cell.cell_type == "code":
+            lines = cell.source.splitlines()
+            if any(line.strip() == BEGIN for line in lines):
+                cell.source = replace_solutions(cell.source)
+                role = "solution"
+            check = re.match(r"# Check exercise (\d+)\b", cell.source)
+            if check:
+                role = f"check-exercise-{check.group(1)}"
+            cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() not in UNCOMPARED_LINES)
+            cell.outputs, cell.execution_count = [], None
+        roles.append(role)
+    nb = clean(nb)
+    solutions = 0
+    for i, (cell, role) in enumerate(zip(nb.cells, roles)):
+        if role == "solution":
+            solutions += 1
+            following = next((r for r in roles[i + 1:] if r is not None), "")
+            exercise = following.replace("check-", "") + "-" if following.startswith("check-") else ""
+            cell.metadata = _nbgrader(f"{exercise}answer-{solutions}", solution=True)  # unique in the notebook
+        elif role is not None:
+            cell.metadata = _nbgrader(role, points=1)
+    return nb
 
 
 def write_student_copies(source: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
