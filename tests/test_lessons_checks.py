@@ -537,16 +537,13 @@ WRONG = {
          "table of offsets"),
     ],
     ("09", 2): [
-        ("chain_sizes = [714, 32, 16, 4, 4]\n\n\n"
-         "def chain_lower_bound(sizes, align=8):\n    return max(a + b for a, b in zip(sizes, sizes[1:]))",
+        (("chain_sizes = [714, 32, 16, 4, 4]", "return max(a + b for a, b in zip(sizes, sizes[1:]))"),
          "(n + 7) // 8 * 8"),
-        ("chain_sizes = [714, 32, 16, 4, 4]\n\n\n"
-         "def chain_lower_bound(sizes, align=8):\n    return sum((s + align - 1) // align * align for s in sizes)",
+        (("chain_sizes = [714, 32, 16, 4, 4]", "return sum((s + align - 1) // align * align for s in sizes)"),
          "not the sum of all tensors"),
-        ("chain_sizes = [714, 714, 32, 16, 4, 4]  # the RESHAPE's output counted\n\n\n"
-         "def chain_lower_bound(sizes, align=8):\n"
-         "    aligned = [(s + align - 1) // align * align for s in sizes]\n"
-         "    return max(a + b for a, b in zip(aligned, aligned[1:]))", "the outputs of the three dense layers"),
+        (("chain_sizes = [714, 714, 32, 16, 4, 4]  # the RESHAPE's output counted",
+          "aligned = [(s + align - 1) // align * align for s in sizes]\n"
+          "return max(a + b for a, b in zip(aligned, aligned[1:]))"), "the outputs of the three dense layers"),
     ],
     ("09", 3): [
         # the untrained stand-in gives the first gesture the same label with or without normalize_imu, so the
