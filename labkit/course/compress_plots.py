@@ -99,7 +99,7 @@ def plot_surviving_inputs(kernel: np.ndarray, image_shape: Sequence[int], ax=Non
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or f"connections left per pixel (of {k.shape[1]})", fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"connections left (of {k.shape[1]})")
     return fig
 
 
