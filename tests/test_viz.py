@@ -350,3 +350,21 @@ def test_regularization_explorer_caches_fits():
     explorer.controls["l2"].value = 0.0
     assert calls == [(0.0, 0.0), (1e-3, 0.0)]  # going back did not retrain
     assert explorer.controls["l2"].continuous_update is False
+
+
+def test_figures_label_axes_in_words_and_show_negative_snr():
+    import pandas as pd
+
+    from labkit.course import compress_plots
+
+    assert viz.axis_label("val_mse") == "validation MSE" and viz.axis_label("nonzero_params") == "non-zero parameters"
+    assert viz.axis_label("some_new_column") == "some new column"
+    costs = pd.DataFrame({"nonzero_params": [100, 50], "flash_bytes": [1000, 600]}, index=["dense", "pruned"])
+    ax = compress_plots.plot_relative_costs(costs, ["nonzero_params", "flash_bytes"]).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["non-zero parameters", "flash"]
+    report = pd.DataFrame({"layer": ["conv_1", "logits"], "op": ["CONV_2D", "FULLY_CONNECTED"],
+                           "output SNR (dB)": [-12.5, 30.0]})
+    ax = compress_plots.plot_layer_snr({"bad calibration": report}).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[0] == pytest.approx(-12.5) and ax.get_ylim()[0] < -12.5  # a negative SNR is drawn, not clipped at 0
+    plt.close("all")

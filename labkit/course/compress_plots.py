@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from labkit.course.viz import axis_label
 from labkit.errors import LabkitError
 
 __all__ = [
@@ -119,7 +120,7 @@ def plot_relative_costs(table: pd.DataFrame, metrics: Sequence[str], baseline: s
         for b, v in zip(bars, vals):
             ax.annotate(f"{v:.0f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(pos)
-    ax.set_xticklabels(metrics, rotation=15)
+    ax.set_xticklabels([axis_label(m) for m in metrics], rotation=15)
     ax.set_ylabel(f"% of {base}")
     ax.axhline(100, color="0.6", lw=0.8)
     ax.set_ylim(0, 125)
@@ -165,14 +166,16 @@ def plot_layer_snr(reports: Mapping[str, pd.DataFrame], ax=None, column: str = "
     width = 0.8 / len(reports)
     pos = np.arange(len(first))
     for i, (label, rep) in enumerate(reports.items()):
-        vals = np.clip(rep[column].to_numpy(float), 0, 80)
+        vals = np.clip(rep[column].to_numpy(float), -40, 80)  # a layer worse than its own signal is below 0 dB
         ax.bar(pos + (i - (len(reports) - 1) / 2) * width, vals, width, label=label, color=COLORS[i % len(COLORS)])
     ax.set_xticks(pos)
     ax.set_xticklabels([f"{l}\n{o.lower()}" for l, o in zip(first["layer"], first["op"])], fontsize=7,
                        rotation=20, ha="right")
     ax.axhline(6.02 * 8, color="0.5", ls="--", lw=0.8)
     ax.annotate("8 bits ≈ 48 dB", (-0.5, 6.02 * 8), ha="left", va="bottom", fontsize=8, color="0.4")
-    ax.set_ylim(0, 66)
+    lowest = min(float(np.nanmin(np.clip(r[column].to_numpy(float), -40, 80))) for r in reports.values())
+    ax.set_ylim(min(0.0, lowest - 4), 66)
+    ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel(column)
     ax.legend(fontsize=8, loc="upper right", ncol=len(reports))
     ax.set_title("signal-to-noise ratio of each layer's int8 output (higher is better)")

@@ -41,6 +41,19 @@ __all__ = [
 #: One colour per path / class, colour-blind friendly (Okabe-Ito).
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
+# Column names of the kit's tables as a reader would say them, for axis labels (unknown names pass through).
+AXIS_LABELS = {
+    "val_mse": "validation MSE", "train_mse": "training MSE", "mse": "MSE", "val_loss": "validation loss",
+    "loss": "training loss", "val_accuracy": "validation accuracy", "accuracy": "accuracy",
+    "nonzero_params": "non-zero parameters", "params": "parameters", "macs": "MACs", "gzip_bytes": "gzip size",
+    "flash_bytes": "flash", "ram_bytes": "RAM", "instructions": "instructions", "tflite_bytes": ".tflite size",
+}
+
+
+def axis_label(name: str) -> str:
+    """A table column's name in words (``val_mse`` -> ``validation MSE``)."""
+    return AXIS_LABELS.get(str(name), str(name).replace("_", " "))
+
 
 def _axes(ax, figsize=(6, 4)):
     if ax is None:
@@ -195,14 +208,16 @@ def plot_contour(
         levels = np.geomspace(lo + shift, grid.max() + shift, levels if isinstance(levels, int) else len(levels)) - shift
     cs = ax.contour(w1, w2, grid, levels=levels, cmap="viridis", linewidths=0.8)
     ax.clabel(cs, cs.levels[::4], fontsize=7, fmt="%.2g")
+    n_paths = len(paths or {})
     for i, (label, path) in enumerate((paths or {}).items()):
         p = _params(path)
         shown = np.all(np.isfinite(p), axis=1) & (np.abs(p) < 1e6).all(axis=1)
         p = p[shown]
         color = COLORS[i % len(COLORS)]
-        ax.plot(p[:, 0], p[:, 1], "-o", color=color, ms=2.5, lw=1.2, label=label)
+        z = 3 + n_paths - i  # the first path on top: a later, noisier one (SGD) must not hide a smooth one
+        ax.plot(p[:, 0], p[:, 1], "-o", color=color, ms=2.5, lw=1.2, label=label, zorder=z)
         if len(p):
-            ax.plot(*p[0], "s", color=color, ms=6)
+            ax.plot(*p[0], "s", color=color, ms=6, zorder=z)
     for label, (a, b) in (points or {}).items():
         ax.plot(a, b, "*", color="black", ms=13, markerfacecolor="gold", label=label, zorder=5)
     ax.set_xlim(xlim)
@@ -557,7 +572,7 @@ def plot_hyperparameter_effects(results, metric: str = "val_mse", ax=None, basel
     ax.set_yticklabels(spread.index)
     ax.set_ylim(-0.6, len(spread) - 0.3)
     ax.set_xscale("log")
-    ax.set_xlabel(f"{metric} (log scale)")
+    ax.set_xlabel(f"{axis_label(metric)} (log scale)")
     return fig
 
 
@@ -570,7 +585,7 @@ def plot_grid(table, metric: str = "val_mse", ax=None, lower_is_better: bool = T
         raise LabkitError(f"the grid must be a non-empty 2-D table of numbers, got shape {values.shape}")
     fig, ax = _axes(ax, (1.3 * values.shape[1] + 2.2, 0.9 * values.shape[0] + 1.4))
     image = ax.imshow(values, cmap="viridis_r" if lower_is_better else "viridis", aspect="auto")
-    fig.colorbar(image, ax=ax, label=metric)
+    fig.colorbar(image, ax=ax, label=axis_label(metric))
     best = np.unravel_index(np.argmin(values) if lower_is_better else np.argmax(values), values.shape)
     middle = (values.min() + values.max()) / 2
     for (r, c), v in np.ndenumerate(values):
@@ -584,5 +599,5 @@ def plot_grid(table, metric: str = "val_mse", ax=None, lower_is_better: bool = T
     ax.set_yticklabels([str(v) for v in table.index])
     ax.set_xlabel(table.columns.name or "")
     ax.set_ylabel(table.index.name or "")
-    ax.set_title(f"{metric}: best framed")
+    ax.set_title(f"{axis_label(metric)}: best framed")
     return fig
