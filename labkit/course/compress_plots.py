@@ -165,16 +165,17 @@ def plot_layer_snr(reports: Mapping[str, pd.DataFrame], ax=None, column: str = "
     fig, ax = _axes(ax, (8, 3.8))
     width = 0.8 / len(reports)
     pos = np.arange(len(first))
+    lowest = 0.0
     for i, (label, rep) in enumerate(reports.items()):
         vals = np.clip(rep[column].to_numpy(float), -40, 80)  # a layer worse than its own signal is below 0 dB
+        lowest = min(lowest, float(np.nanmin(vals)) - 4)
         ax.bar(pos + (i - (len(reports) - 1) / 2) * width, vals, width, label=label, color=COLORS[i % len(COLORS)])
     ax.set_xticks(pos)
     ax.set_xticklabels([f"{l}\n{o.lower()}" for l, o in zip(first["layer"], first["op"])], fontsize=7,
                        rotation=20, ha="right")
     ax.axhline(6.02 * 8, color="0.5", ls="--", lw=0.8)
     ax.annotate("8 bits ≈ 48 dB", (-0.5, 6.02 * 8), ha="left", va="bottom", fontsize=8, color="0.4")
-    lowest = min(float(np.nanmin(np.clip(r[column].to_numpy(float), -40, 80))) for r in reports.values())
-    ax.set_ylim(min(0.0, lowest - 4), 66)
+    ax.set_ylim(lowest, 66)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel(column)
     ax.legend(fontsize=8, loc="upper right", ncol=len(reports))

@@ -218,8 +218,7 @@ def student_copy(nb):
     for cell in nb.cells:
         role = None
         if cell.cell_type == "code":
-            lines = cell.source.splitlines()
-            if any(line.strip() == BEGIN for line in lines):
+            if any(line.strip() == BEGIN for line in cell.source.splitlines()):
                 cell.source = replace_solutions(cell.source)
                 role = "solution"
             check = re.match(r"# Check exercise (\d+)\b", cell.source)

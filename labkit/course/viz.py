@@ -44,9 +44,9 @@ COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0
 # Column names of the kit's tables as a reader would say them, for axis labels (unknown names pass through).
 AXIS_LABELS = {
     "val_mse": "validation MSE", "train_mse": "training MSE", "mse": "MSE", "val_loss": "validation loss",
-    "loss": "training loss", "val_accuracy": "validation accuracy", "accuracy": "accuracy",
-    "nonzero_params": "non-zero parameters", "params": "parameters", "macs": "MACs", "gzip_bytes": "gzip size",
-    "flash_bytes": "flash", "ram_bytes": "RAM", "instructions": "instructions", "tflite_bytes": ".tflite size",
+    "loss": "training loss", "val_accuracy": "validation accuracy", "nonzero_params": "non-zero parameters",
+    "params": "parameters", "macs": "MACs", "gzip_bytes": "gzip size", "flash_bytes": "flash", "ram_bytes": "RAM",
+    "tflite_bytes": ".tflite size",
 }
 
 
