@@ -469,7 +469,8 @@ def render_c(model, name: str = "model", labels: list[str] | None = None, refere
     files: dict[str, str | bytes] = {
         f"{name}.h": env.get_template("model.h.j2").render(ctx),
         f"{name}.c": env.get_template("model.c.j2").render(ctx),
-        "labkit_nn_config.h": env.get_template("config.h.j2").render(reference=reference),
+        "labkit_nn_config.h": env.get_template("config.h.j2").render(
+            reference=reference, features=sorted(set().union(*(low.features for low in lowered)))),
     }
     for f in runtime_files():
         files[f.name] = f.read_text()

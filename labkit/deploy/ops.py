@@ -42,6 +42,9 @@ class Lowered:
     alias: bool = False  # the output is the input's bytes reinterpreted (RESHAPE): no code, no RAM
     scratch_bytes: int = 0
     macs: int = 0
+    # kernel paths the op needs compiled in (labkit_nn_config.h), e.g. "conv_pointwise": the
+    # generator leaves out what the model never calls, so it costs no flash
+    features: frozenset[str] = frozenset()
 
 
 LOWERINGS: dict[str, Callable[[Graph, Op, str], Lowered]] = {}

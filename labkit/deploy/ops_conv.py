@@ -152,6 +152,9 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of two output pixels, int16
         scratch_bytes=4 * ((k_h * k_w * filter_in_ch + 3) // 4 * 4),
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
+        # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding
+        features=frozenset({"conv_pointwise"}) if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"]) == (1, 1, 1, 0, 0)
+        else frozenset(),
     )
 
 

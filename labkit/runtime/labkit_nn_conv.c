@@ -161,6 +161,31 @@ static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, in
     }
 }
 
+#if LK_CONV_POINTWISE
+/* The windows of pixels (y0, x0) and (y1, x1) of a pointwise convolution: each is one input pixel's
+ * channels, unpacked a word at a time as lk_col_fill does (the pair's slots alternate every 4). */
+__attribute__((noinline)) static void lk_col_pointwise(const lk_conv_params *p, const int8_t *in_b, int32_t y0,
+                                                       int32_t x0, int32_t y1, int32_t x1, int16_t *col) {
+    const int32_t sx = p->stride_w * p->in_ch, sy = p->stride_h * p->in_w * p->in_ch, n = p->in_ch;
+    const int8_t *s0 = in_b + y0 * sy + x0 * sx, *s1 = in_b + y1 * sy + x1 * sx;
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    uint32_t *d = (uint32_t *)__builtin_assume_aligned(col, 8);
+    for (int32_t n4 = n >> 2; n4 > 0; --n4, s0 += 4, s1 += 4, d += 4) {
+        const uint32_t v0 = lk_read4(s0), v1 = lk_read4(s1);
+        d[0] = lk_sxtab16(offset2, v0);
+        d[1] = lk_sxtab16_ror8(offset2, v0);
+        d[2] = lk_sxtab16(offset2, v1);
+        d[3] = lk_sxtab16_ror8(offset2, v1);
+    }
+    if (n & 3) {
+        lk_col_fill(col, 0, n & ~3, s0, n & 3, p->input_offset);
+        lk_col_fill(col, 1, n & ~3, s1, n & 3, p->input_offset);
+    }
+}
+#else
+#define lk_col_pointwise(p, in_b, y0, x0, y1, x1, col) ((void)0) /* never reached: the model has no 1x1 */
+#endif
+
 /* Output channels o0 .. o1 - 1 (one group's) of the pixel pair in the scratch (K values each),
  * two channels at a time: the dot products with their weight rows, then requantized into out0
  * and out1 (out1 NULL: no second pixel). A function of its own, so that its inner loop has the
@@ -207,6 +232,10 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int32_t groups = p->in_ch / p->filter_in_ch, out_ch_per_group = p->out_ch / groups;
     const int32_t k = p->k_h * p->k_w * p->filter_in_ch; /* one output channel's filter */
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
+    /* A pointwise (1x1) convolution's window is one input pixel's channels, never padded: it is
+     * unpacked straight from the input, without lk_im2col's taps and borders. */
+    const int pointwise = LK_CONV_POINTWISE && p->k_h == 1 && p->k_w == 1 && groups == 1 && p->pad_top == 0 &&
+                          p->pad_left == 0;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * image;
         int32_t y0 = 0, x0 = 0; /* pixel px */
@@ -217,8 +246,12 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
             if (!two_px) y1 = y0, x1 = x0;
             int8_t *out0 = output + (b * pixels + px) * p->out_ch;
             for (int32_t g = 0; g < groups; ++g) {
-                lk_im2col(p, in_b, y0, x0, g, 0, scratch);
-                lk_im2col(p, in_b, y1, x1, g, 1, scratch);
+                if (pointwise) {
+                    lk_col_pointwise(p, in_b, y0, x0, y1, x1, scratch);
+                } else {
+                    lk_im2col(p, in_b, y0, x0, g, 0, scratch);
+                    lk_im2col(p, in_b, y1, x1, g, 1, scratch);
+                }
                 lk_conv_channels(p, scratch, filter, bias, k, g * out_ch_per_group, (g + 1) * out_ch_per_group,
                                  out0, two_px ? out0 + p->out_ch : NULL);
             }

@@ -20,6 +20,12 @@
 
 #include "labkit_nn.h"
 
+/* CONV_2D's DSP pointwise (1x1) path is compiled in unless the generated labkit_nn_config.h says
+ * the model has no 1x1 convolution (a runtime built on its own keeps it). */
+#ifndef LK_CONV_POINTWISE
+#define LK_CONV_POINTWISE 1
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
