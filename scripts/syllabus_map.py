@@ -32,7 +32,7 @@ MAP = ROOT / "instructor" / "map.md"
 
 STATUSES = ("taught", "partly", "not yet")
 ISSUES = {16: "the capstone issue 16", 17: "issue 17"}
-TOPIC_KEYS = {"topic", "status", "lesson", "heading", "issue", "missing", "note", "watch"}
+TOPIC_KEYS = {"topic", "status", "lesson", "heading", "issue", "missing", "note", "watch", "watch_text"}
 FIX = f"fix {TABLE.relative_to(ROOT)} (its first lines say what each field means)"
 
 
@@ -50,6 +50,7 @@ class Lesson:
     path: Path
     title: str
     headings: tuple[Heading, ...]
+    texts: tuple[tuple[int, str], ...]  # (cell, text) of every markdown cell, for `watch_text`
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -74,10 +75,11 @@ def read_lessons(folder: Path) -> dict[str, Lesson]:
             raise LabkitError(f"{lessons[number].path.name} and {path.name} both have the number {number}; "
                               "give each lesson its own number")
         nb = nbformat.read(path, as_version=4)
-        headings, used = [], set()
+        headings, used, texts = [], set(), []
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "markdown":
                 continue
+            texts.append((i, cell.source))
             fenced = False
             for line in cell.source.splitlines():
                 if line.lstrip().startswith(("```", "~~~")):
@@ -95,7 +97,7 @@ def read_lessons(folder: Path) -> dict[str, Lesson]:
                         used.add(anchor)
                     headings.append(Heading(i, level, text, anchor))
         title = next((h.text for h in headings if h.level == 1), path.stem)
-        lessons[number] = Lesson(number, path, title, tuple(headings))
+        lessons[number] = Lesson(number, path, title, tuple(headings), tuple(texts))
     if not lessons:
         raise LabkitError(f"{folder} holds no lessons (notebooks named NN_name.ipynb)")
     return lessons
@@ -151,16 +153,19 @@ def _check_topic(t, where: str) -> None:
                           "(the issue that covers what is not taught)")
     if status == "partly" and not (isinstance(t.get("missing"), str) and t["missing"].strip()):
         raise LabkitError(f"{name}: a 'partly' topic needs `missing:`, what is not taught yet")
-    watch = t.get("watch", [])
-    if not isinstance(watch, list) or not all(isinstance(w, str) and w for w in watch):
-        raise LabkitError(f"{name}: `watch` must be a list of regular expressions")
-    if status != "taught" and not watch:
+    for key in ("watch", "watch_text"):
+        patterns = t.get(key, [])
+        if not isinstance(patterns, list) or not all(isinstance(w, str) and w for w in patterns):
+            raise LabkitError(f"{name}: `{key}` must be a list of regular expressions")
+        if patterns and status == "taught":
+            raise LabkitError(f"{name}: a taught topic has no `{key}`; remove it")
+        for w in patterns:
+            try:
+                re.compile(w)
+            except re.error as e:
+                raise LabkitError(f"{name}: {key} pattern {w!r} is not a regular expression ({e})") from None
+    if status != "taught" and not t.get("watch"):
         raise LabkitError(f"{name}: a {status!r} topic needs `watch:` patterns for the heading that will teach it")
-    for w in watch:
-        try:
-            re.compile(w)
-        except re.error as e:
-            raise LabkitError(f"{name}: watch pattern {w!r} is not a regular expression ({e})") from None
     for key in ("note", "missing"):
         if key in t and not isinstance(t[key], str):
             raise LabkitError(f"{name}: `{key}` must be text")
@@ -175,9 +180,36 @@ class Row:
     heading: Heading | None
 
 
+def _watch_hits(t: dict, lessons: dict[str, Lesson], heading: Heading | None) -> list[str]:
+    """Where a lesson may now teach a topic the table calls partly or not yet taught."""
+    hits = []
+    for other in lessons.values():
+        for h in other.headings:
+            pattern = next((w for w in t.get("watch", []) if re.search(w, h.text, re.IGNORECASE)), None)
+            if pattern and h is not heading:
+                hits.append(f"lesson {other.number} has the heading {h.text!r} (cell {h.cell}; pattern {pattern!r}): "
+                            f"`lesson: \"{other.number}\"`, `heading: {json.dumps(h.text, ensure_ascii=False)}`")
+        for cell, text in other.texts:
+            found = next(((w, m) for w in t.get("watch_text", []) if (m := re.search(w, text, re.IGNORECASE))), None)
+            if found:
+                pattern, match = found
+                # the section the words are in: the last heading above them, in this cell or an earlier one
+                above = [_HEADING.match(line) for line in text[:match.start()].splitlines()]
+                above = [m.group(2) for m in above if m]
+                earlier = [h.text for h in other.headings if h.cell < cell]
+                under = (above or earlier or [None])[-1]
+                section = f"in the section {under!r}" if under else "before its first heading"
+                hits.append(f"lesson {other.number} cell {cell} ({section}) mentions it (text pattern {pattern!r})")
+    return hits
+
+
 def resolve(days: list[dict], lessons: dict[str, Lesson]) -> list[Row]:
-    """Each topic with the lesson and heading it names, found in the notebooks; loud when one is not."""
-    rows = []
+    """Each topic with the lesson and heading it names, found in the notebooks.
+
+    Every problem of the table is collected and reported at once, in one LabkitError: a heading the
+    lesson no longer has, or a lesson section that may now teach a topic marked partly or not yet.
+    """
+    rows, problems = [], []
     for day in days:
         for module in day["modules"]:
             for t in module["topics"]:
@@ -185,27 +217,27 @@ def resolve(days: list[dict], lessons: dict[str, Lesson]) -> list[Row]:
                 if t["status"] != "not yet":
                     lesson = lessons.get(t["lesson"])
                     if lesson is None:
-                        raise LabkitError(f"topic {t['topic']!r}: there is no lesson {t['lesson']} in "
-                                          f"notebooks/ (lessons: {', '.join(lessons)}); {FIX}")
+                        problems.append(f"topic {t['topic']!r}: there is no lesson {t['lesson']} in notebooks/ "
+                                        f"(lessons: {', '.join(lessons)})")
+                        continue
                     found = [h for h in lesson.headings if h.text == t["heading"]]
                     if len(found) != 1:
-                        listing = "\n  ".join(f"cell {h.cell}: {'#' * h.level} {h.text}" for h in lesson.headings)
+                        listing = "\n    ".join(f"cell {h.cell}: {'#' * h.level} {h.text}" for h in lesson.headings)
                         what = "is not a heading of" if not found else f"is {len(found)} headings of"
-                        raise LabkitError(f"topic {t['topic']!r}: {t['heading']!r} {what} {lesson.path.name} "
-                                          f"(renamed, moved or removed?). Its headings:\n  {listing}\n{FIX}")
+                        problems.append(f"topic {t['topic']!r}: {t['heading']!r} {what} {lesson.path.name} "
+                                        f"(renamed, moved or removed?). Its headings:\n    {listing}")
+                        continue
                     heading = found[0]
-                for pattern in t.get("watch", []):
-                    for other in lessons.values():
-                        for h in other.headings:
-                            if h is heading or not re.search(pattern, h.text, re.IGNORECASE):
-                                continue
-                            raise LabkitError(
-                                f"topic {t['topic']!r} is marked {t['status']!r}, but lesson {other.number} now has "
-                                f"the heading {h.text!r} (cell {h.cell}), which its watch pattern {pattern!r} "
-                                f"matches: if that section teaches the topic, set `lesson: \"{other.number}\"`, "
-                                f"`heading: {json.dumps(h.text, ensure_ascii=False)}` and the status (taught, or partly with `missing`); if it "
-                                f"does not, narrow the pattern. {FIX}")
+                hits = _watch_hits(t, lessons, heading)
+                if hits:
+                    problems.append(
+                        f"topic {t['topic']!r} is marked {t['status']!r}, but a lesson may now teach it:\n    "
+                        + "\n    ".join(hits) + "\n  if one does, point the topic at that section (`lesson`, "
+                        "`heading`) and set its status (taught, or partly with `missing`); if none does, narrow "
+                        "the pattern")
                 rows.append(Row(day["day"], module["module"], t, lesson, heading))
+    if problems:
+        raise LabkitError(f"{len(problems)} problem(s) in the syllabus table; {FIX}:\n- " + "\n- ".join(problems))
     return rows
 
 

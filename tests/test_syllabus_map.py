@@ -122,8 +122,44 @@ def test_a_not_yet_topic_that_a_lesson_now_teaches_stops_the_map(tmp_path):
     with pytest.raises(LabkitError) as e:
         sm.build(table, tmp_path / "nb")
     message = str(e.value)
-    assert "marked 'not yet'" in message and "'2. Momentum and Adam' (cell 4)" in message
+    assert "marked 'not yet'" in message and "the heading '2. Momentum and Adam' (cell 4;" in message
     assert 'lesson: "01"' in message and '`heading: "2. Momentum and Adam"`' in message
+
+
+def test_a_not_yet_topic_taught_in_a_paragraph_is_found_by_its_text_pattern(tmp_path):
+    _lesson(tmp_path / "nb", ["1. Gradient descent", "2. The learning rate"])
+    nb = nbformat.read(tmp_path / "nb" / "01_a_lesson.ipynb", as_version=4)
+    nb.cells[4].source += "\n\nThe model is our *hypothesis* about the data."
+    nbformat.write(nb, tmp_path / "nb" / "01_a_lesson.ipynb")
+    table = _table(tmp_path / "t.yml", """\
+        - topic: The word "hypothesis"
+          status: not yet
+          issue: 17
+          watch: ["hypothes"]
+          watch_text: ["\\\\bhypothes"]
+        """)
+    with pytest.raises(LabkitError) as e:
+        sm.build(table, tmp_path / "nb")
+    assert "lesson 01 cell 4 (in the section '2. The learning rate') mentions it" in str(e.value)
+
+
+def test_every_problem_of_the_table_is_reported_at_once(tmp_path):
+    _lesson(tmp_path / "nb", ["1. Gradient descent", "2. Momentum and Adam"])
+    table = _table(tmp_path / "t.yml", """\
+        - topic: Gradient descent
+          status: taught
+          lesson: "01"
+          heading: 1. Gradient descent, renamed
+        - topic: Momentum
+          status: not yet
+          issue: 17
+          watch: ["momentum"]
+        """)
+    with pytest.raises(LabkitError) as e:
+        sm.build(table, tmp_path / "nb")
+    message = str(e.value)
+    assert message.startswith("2 problem(s) in the syllabus table")
+    assert "'Gradient descent'" in message and "'Momentum' is marked 'not yet'" in message
 
 
 @pytest.mark.parametrize("topic, complaint", [
