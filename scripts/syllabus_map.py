@@ -6,8 +6,9 @@
 The table (instructor/syllabus.yml) names each topic's section by its heading text; this script finds
 the heading in the lesson and writes its cell index, so a renamed, moved or deleted section stops the
 map from being written (with the topic and the headings the lesson has) instead of leaving a stale
-line. A "not yet" or "partly" topic whose `watch` pattern matches a heading of some lesson stops it
-too: a lesson may now teach it, and the table must say so. tests/test_syllabus_map.py runs both.
+line. A "not yet" or "partly" topic whose `watch` pattern matches a heading of some lesson (or whose
+`watch_text` pattern matches the text of a markdown cell) stops it too: a lesson may now teach it, and the
+table must say so. Every such problem is listed at once. tests/test_syllabus_map.py runs both.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ FIX = f"fix {TABLE.relative_to(ROOT)} (its first lines say what each field means
 
 @dataclass(frozen=True)
 class Heading:
-    cell: int  # index in the notebook's list of cells, from 0 (nbformat's, and nbval's "Cell N" + 1)
+    cell: int  # index in the notebook's list of cells, from 0, as nbformat counts
     level: int
     text: str
     anchor: str  # the id the book gives the heading (MyST's myst_heading_anchors), or "" beyond level 3
@@ -59,8 +60,8 @@ _SLUG_DROP = re.compile(r"[^\w\u4e00-\u9fff\- ]")  # GitHub-style, as myst_parse
 
 def _slug(text: str) -> str:
     # the book (Sphinx + MyST, myst_heading_anchors: 3) anchors a heading by this slug of its text,
-    # with inline code's backticks and emphasis markers gone
-    plain = re.sub(r"[`*_]", "", text)
+    # as markdown-it reads it: inline code's backticks and emphasis stars gone
+    plain = re.sub(r"[`*]", "", text)
     return _SLUG_DROP.sub("", plain.lower().replace(" ", "-"))
 
 

@@ -37,7 +37,7 @@ def _anchors(path: Path) -> set[str]:
                 fenced = not fenced
             m = None if fenced else re.match(r"^(#{1,3})\s+(.*?)\s*$", line)
             if m:
-                base = re.sub(r"[^\w\- ]", "", re.sub(r"[`*_]", "", m.group(2)).lower().replace(" ", "-"))
+                base = re.sub(r"[^\w\- ]", "", re.sub(r"[`*]", "", m.group(2)).lower().replace(" ", "-"))
                 slug, k = base, 1
                 while slug in anchors:
                     slug, k = f"{base}-{k}", k + 1

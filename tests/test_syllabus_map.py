@@ -189,3 +189,21 @@ def test_the_cli_prints_one_line_and_exits_2_on_a_broken_table(tmp_path, monkeyp
     assert sm.main([]) == 2
     assert capsys.readouterr().err.startswith("syllabus_map: error: ")
     assert not (tmp_path / "map.md").exists()
+
+
+def test_the_anchors_are_the_ones_the_book_gives_the_headings():
+    """The book (Sphinx + MyST, myst_heading_anchors) ids a heading by MyST's GitHub-style slug."""
+    slugs = pytest.importorskip("myst_parser.slugs")
+    lessons = sm.read_lessons(ROOT / "notebooks")
+    checked = 0
+    for lesson in lessons.values():
+        used = set()
+        for h in lesson.headings:
+            if h.level > 3:
+                continue
+            expected = slugs.unique_slug(slugs.github_slugify(h.text.replace("`", "").replace("*", "")), used)
+            used.add(expected)
+            assert h.anchor == expected, (lesson.path.name, h.text)
+            checked += 1
+    assert checked > 150
+    assert sm._slug("Use `to_int8_tflite` — **now**") == "use-to_int8_tflite--now"
