@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +18,8 @@ def _sketch(args) -> int:
         warnings.simplefilter("always", OpVersionWarning)
         folder, cm = write_sketch(args.model, args.out, sketch=name, name="model", labels=labels, app=args.app,
                                   board=args.board, source=Path(args.model).name, backend=args.backend,
-                                  force=args.force)
+                                  force=args.force, mode=args.mode, hop=args.hop, threshold=args.threshold,
+                                  debounce=args.debounce, refractory=args.refractory, idle=args.idle)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if cm is not None:
@@ -26,6 +28,11 @@ def _sketch(args) -> int:
     else:
         print(f"wrote {folder}/ ({folder.name}.ino + the model for TensorFlow Lite Micro; install the "
               "Chirale_TensorFlowLite library)")
+    if args.mode == "continuous":
+        c = json.loads((folder / ("model.json" if cm is not None else "labkit.json")).read_text())["continuous"]
+        print(f"continuous: a {c['window']}-reading ring buffer ({c['window'] * 6} bytes of RAM), an inference every "
+              f"{c['hop']} readings, threshold {c['threshold']} (int8 score >= {c['threshold_q']}), "
+              f"{c['debounce']} hop(s) to confirm, {c['refractory']} hop(s) refractory")
     print(f"next: labkit board upload {folder} --port PORT   (or open {folder.name}.ino in the Arduino IDE)")
     return 0
 
@@ -74,7 +81,8 @@ def _board(args) -> int:
 
 
 def register(sub) -> None:
-    from labkit.deploy.sketch import APPS, BOARDS
+    from labkit.cli import positive_int
+    from labkit.deploy.sketch import APPS, BOARDS, MODES
 
     s = sub.add_parser("sketch", help="write an Arduino sketch folder with the model as plain C inside")
     s.add_argument("model", help="an int8 .tflite file")
@@ -89,6 +97,17 @@ def register(sub) -> None:
                    help="labkit-nn: the model as plain C, no ML library (default); tflm: TensorFlow Lite Micro library")
     s.add_argument("--force", action="store_true",
                    help="replace the sketch folder even if it was changed since labkit made it (never a folder labkit did not make)")
+    s.add_argument("--mode", choices=MODES, default="trigger",
+                   help="gesture app: trigger (a window per 2.5 g trigger, default) or continuous (a sliding window "
+                   "over the stream with a threshold and debouncing, as labkit.stream.StreamRecognizer)")
+    s.add_argument("--hop", type=positive_int, default=10, help="continuous: readings between inferences (default 10)")
+    s.add_argument("--threshold", type=float, default=0.8,
+                   help="continuous: score the winning class needs (default 0.8)")
+    s.add_argument("--debounce", type=positive_int, default=2,
+                   help="continuous: hops a class must win in a row before it is an event (default 2)")
+    s.add_argument("--refractory", type=int, default=None,
+                   help="continuous: hops after an event without another (default: one window)")
+    s.add_argument("--idle", default="idle", help="continuous: the label of the no-gesture class (default: idle)")
     s.set_defaults(func=_sketch)
 
     c = sub.add_parser("capture", help="record gestures from the board's capture sketch into a CSV file")
