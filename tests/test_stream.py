@@ -38,7 +38,7 @@ def make_test_stream(windows, y, seed, rest=(60, 180)):
 @pytest.fixture(scope="module")
 def stream_model():
     """An MLP over 119 x 6 with an idle class: trained on the gestures (also cut up to 8 readings
-    early or late), and as idle on rest and on windows of a stream that start 40 or more readings
+    early or late), and as idle on rest and on windows of a stream that start 12 or more readings
     away from a gesture's start."""
     from labkit import models, train
     from labkit.compress.quantize import to_int8_tflite
@@ -51,7 +51,7 @@ def stream_model():
     idle = []
     while len(idle) < 200:
         s = int(rng.integers(0, len(stream) - 119))
-        if np.abs(starts - s).min() >= 40:
+        if np.abs(starts - s).min() >= 12:
             idle.append(stream[s:s + 119])
     # the gestures a few readings early or late too: the hop seldom lands on a gesture's first reading
     shifted = [stream[t + d:t + d + 119] for t in starts for d in (-8, -4, 4, 8)]
@@ -137,14 +137,14 @@ def test_recognizer_finds_the_gestures_and_pushing_in_pieces_changes_nothing(str
     assert (events["sample"] - events["start"] == 119).all() and ((events["sample"] - 119) % 10 == 0).all()
     assert (events["score_q"] >= rec.config.threshold_q).all() and "idle" not in set(events["label"])
     s = score_events(events, truth, len(stream))
-    assert s.recall >= 0.75, s  # a small MLP on gestures of people it never saw
+    assert s.recall >= 0.9 and s.false_alarms <= 1, s  # a small MLP on 12 gestures of people it never saw
     # the same stream in uneven pieces, as a serial port delivers it: the same events
     rec.reset()
     pieces = [rec.push(stream[a:b]) for a, b in zip([0, 7, 130, 1000], [7, 130, 1000, len(stream)])]
     assert pd.DataFrame([e for p in pieces for e in p]).equals(events)
     # the float Keras model through the same rule finds about the same gestures
     float_events = StreamRecognizer(keras_model, LABELS, hop=10, threshold=0.6, debounce=2).run(stream)
-    assert score_events(float_events, truth, len(stream)).recall >= 0.75
+    assert score_events(float_events, truth, len(stream)).recall >= 0.9
 
 
 # ---- the sketch's continuous mode on the emulated board ----------------------------------------
