@@ -308,3 +308,47 @@ def score_events(events: pd.DataFrame, truth, n_samples: int, window: int = 119,
             hits += 1
     minutes = n_samples / sample_rate_hz / 60.0
     return StreamScore(hits, len(truth_sorted) - hits, false_alarms, minutes, false_alarms / minutes)
+
+
+# ---- recorded streams ----------------------------------------------------------------------------
+
+
+def load_stream(path) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """A recorded stream of IMU readings (n, 6) and, if the file holds them, its true gestures.
+
+    ``.csv``: a header ``aX,aY,aZ,gX,gY,gZ`` and one reading per row (g and deg/s).
+    ``.npy``: an (n, 6) array. ``.npz``: an array ``x`` (n, 6), and optionally ``start`` and
+    ``label`` (the true gestures: each one's first reading and its name)."""
+    from pathlib import Path
+
+    from labkit.datacheck import check_samples
+    from labkit.datasets.gestures import CHANNELS, HEADER
+
+    p = Path(path)
+    if not p.is_file():
+        raise LabkitError(f"{p}: no such file (a recorded stream: .csv with header {HEADER}, .npy or .npz)")
+    truth = None
+    try:
+        if p.suffix.lower() == ".csv":
+            frame = pd.read_csv(p)
+            if [c.strip() for c in frame.columns] != list(CHANNELS):
+                raise LabkitError(f"{p}: the header is {','.join(map(str, frame.columns))}; expected {HEADER}")
+            x = frame.to_numpy()
+        elif p.suffix.lower() in (".npy", ".npz"):
+            data = np.load(p, allow_pickle=False)
+            if isinstance(data, np.lib.npyio.NpzFile):
+                if "x" not in data.files:
+                    raise LabkitError(f"{p} holds arrays {data.files}; expected one named 'x' with the readings")
+                x = data["x"]
+                if "start" in data.files and "label" in data.files:
+                    truth = pd.DataFrame({"start": data["start"].astype(np.int64), "label": data["label"].astype(str)})
+            else:
+                x = data
+        else:
+            raise LabkitError(f"{p}: a recorded stream is a .csv (header {HEADER}), .npy or .npz file")
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        hint = " (save text as a string array, e.g. label=np.array(labels, dtype=str))" if "pickle" in str(e) else ""
+        raise LabkitError(f"cannot read {p}: {e}{hint}") from None
+    if x.ndim != 2 or x.shape[1] != 6:
+        raise LabkitError(f"{p}: the readings have shape {x.shape}; expected (n, 6) for {HEADER}")
+    return check_samples(x, str(p), harm="the model cannot score them"), truth

@@ -200,3 +200,32 @@ def test_sketch_cli_writes_the_continuous_sketch(stream_model, tmp_path, capsys)
     assert cli.main(["sketch", str(model), "-o", str(tmp_path / "o2"), "--mode", "continuous", "--threshold", "2"]) == 2
     assert "threshold 2.0 is above the largest score the model can give" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_stream_cli_on_a_recorded_stream(stream_model, test_stream, tmp_path, capsys):
+    from labkit import cli
+
+    _, tflite = stream_model
+    stream, truth = test_stream
+    model = tmp_path / "g.tflite"
+    model.write_bytes(tflite)
+    pd.DataFrame(stream, columns=["aX", "aY", "aZ", "gX", "gY", "gZ"]).to_csv(tmp_path / "rec.csv", index=False,
+                                                                            float_format="%.9g")
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+    args = ["stream", str(model), str(tmp_path / "rec.csv"), "--labels", ",".join(LABELS), "--threshold", "0.6"]
+    assert cli.main(args + ["--truth", str(tmp_path / "truth.csv")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    want = StreamRecognizer(tflite, LABELS, threshold=0.6).run(stream)
+    assert [l for l in out if l.startswith("event")] == [
+        f"event n={e.sample} start={e.start} score={e.score:.3f} label={e.label}" for e in want.itertuples()]
+    s = score_events(want, truth, len(stream))
+    assert out[-1].startswith(f"12 true gestures: {s.hits} found, {s.misses} missed, {s.false_alarms} false alarm(s)")
+    # the same from an .npz that carries its truth
+    np.savez(tmp_path / "rec.npz", x=stream, start=truth["start"].to_numpy(), label=truth["label"].to_numpy(str))
+    assert cli.main(["stream", str(model), str(tmp_path / "rec.npz"), "--labels", ",".join(LABELS),
+                     "--threshold", "0.6"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == out[-1]
+    # a file that is not a stream: one line naming the problem
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\n")
+    assert cli.main(["stream", str(model), str(tmp_path / "bad.csv"), "--labels", ",".join(LABELS)]) == 2
+    assert "the header is x,y; expected aX,aY,aZ,gX,gY,gZ" in capsys.readouterr().err
