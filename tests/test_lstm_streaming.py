@@ -117,13 +117,20 @@ def test_models_that_cannot_stream_are_refused_by_name(models, tmp_path):
                            np.random.default_rng(0).normal(size=(20, 10, 3)).astype("float32"))
     with pytest.raises(UnsupportedModelError, match="no LSTM reading its input"):
         generate_c(dense, tmp_path / "c", lstm_state="carry")
+    # the first step kept instead of the last: the answer would need the whole window first
+    inp = keras.Input((6, 3), batch_size=1)
+    first = keras.layers.Lambda(lambda h: h[:, 0])(keras.layers.LSTM(4, return_sequences=True)(inp))
+    sliced = to_int8_tflite(keras.Model(inp, keras.layers.Dense(2)(first)),
+                            np.random.default_rng(0).normal(size=(20, 6, 3)).astype("float32"))
+    with pytest.raises(UnsupportedModelError, match=r"op 1 \(STRIDED_SLICE\) does not keep only the last time step"):
+        generate_c(sliced, tmp_path / "f", lstm_state="carry")
     with pytest.raises(LabkitError, match="steps_per_call=4 is for lstm_state='carry'"):
         generate_c(models["last"], tmp_path / "d", steps_per_call=4)
     with pytest.raises(LabkitError, match="lstm_state must be 'reset'"):
         generate_c(models["last"], tmp_path / "e", lstm_state="keep")
     with pytest.raises(LabkitError, match="steps_per_reset must be a whole number"):
         reference.run(models["last"], np.zeros((1, 20, 6), np.int8), "tflm", steps_per_reset=0)
-    assert not any((tmp_path / d).exists() for d in "abcde")
+    assert not any((tmp_path / d).exists() for d in "abcdef")
 
 
 def test_codegen_and_verify_cli(models, tmp_path, capsys):

@@ -176,6 +176,20 @@ def test_continuous_sketch_prints_the_same_events_as_python(stream_model, test_s
     assert sizes["ram_bytes"] >= cm.arena_bytes + 119 * 6
 
 
+def test_continuous_sketch_with_the_tflm_backend_has_the_same_app_code(stream_model, tmp_path):
+    import warnings
+
+    _, tflite = stream_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the old-TFLM op version warning, tested in test_sketch.py
+        tflm, _ = write_sketch(tflite, tmp_path / "t", sketch="g", name="m", labels=LABELS, mode="continuous",
+                               app="gesture", backend="tflm")
+    nn, _ = write_sketch(tflite, tmp_path / "n", sketch="g", name="m", labels=LABELS, mode="continuous", app="gesture")
+    body = lambda p: p.read_text().split("*/", 1)[1]  # noqa: E731
+    assert body(tflm / "g.ino") == body(nn / "g.ino") and "infer();" in body(nn / "g.ino")
+    assert json.loads((tflm / "labkit.json").read_text())["continuous"]["idle"] == 4
+
+
 def test_continuous_mode_is_for_the_gesture_app(stream_model, tmp_path):
     _, tflite = stream_model
     with pytest.raises(LabkitError, match="--mode continuous is for --app gesture"):

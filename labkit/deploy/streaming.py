@@ -98,7 +98,7 @@ def streaming_tflite(model, steps_per_call: int = 1) -> tuple[bytes, Streaming]:
             consts = [_const(m, g, t) for t in op.inputs[1:4]]
             o = op.builtinOptions
             axis = timed[op.inputs[0]]
-            last = (consts[0] is not None and consts[2] is not None and consts[0][axis] == -1
+            last = (all(c is not None and len(c) > axis for c in consts) and consts[0][axis] == -1
                     and consts[2][axis] == 1 and o is not None and (o.shrinkAxisMask >> axis) & 1
                     and not (o.beginMask >> axis) & 1 and not o.ellipsisMask and not o.newAxisMask)
             if not last:
