@@ -30,10 +30,15 @@ def _codegen(args) -> int:
 
     labels = args.labels.split(",") if args.labels else None
     m = generate_c(args.model, args.out, name=args.name, labels=labels, reference=args.reference,
-                   source=Path(args.model).name, force=args.force)
+                   source=Path(args.model).name, force=args.force, lstm_state=args.lstm_state,
+                   steps_per_call=args.steps_per_call)
     print(f"wrote {', '.join(str(f) for f in m.files)}")
     print(f"ops: {', '.join(m.ops)}")
     print(f"weights: {m.weights_bytes} bytes  arena: {m.arena_bytes} bytes  MACs: {m.macs}")
+    if m.streaming:
+        s = m.streaming
+        print(f"streaming: {s['steps_per_call']} of {s['sequence_steps']} time steps per call, LSTM state carried "
+              f"({s['state_bytes']} bytes, inside the arena); {args.name}_reset() starts a sequence")
     return 0
 
 
@@ -139,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whose integer arithmetic to reproduce bit for bit: TFLite Micro (default) or LiteRT")
     c.add_argument("--force", action="store_true",
                    help="replace the output folder even if it was changed since labkit made it (never a folder labkit did not make)")
+    c.add_argument("--lstm-state", choices=("reset", "carry"), default="reset",
+                   help="an LSTM model: reset (a whole window per call, default) or carry (a few time steps per call, "
+                   "the state kept between calls, NAME_reset() to start a sequence)")
+    c.add_argument("--steps-per-call", type=positive_int, default=1,
+                   help="with --lstm-state carry: time steps per call (must divide the window's; default 1)")
     c.set_defaults(func=_codegen)
 
     v = sub.add_parser("verify", help="build the generated C and compare it byte for byte with the reference interpreters",

@@ -49,23 +49,29 @@ def _as_bytes(model) -> bytes:
         return f.read()
 
 
-def run(model, inputs: np.ndarray | Sequence[np.ndarray], reference: str = "litert") -> list[np.ndarray]:
+def run(model, inputs: np.ndarray | Sequence[np.ndarray], reference: str = "litert",
+        steps_per_reset: int = 1) -> list[np.ndarray]:
     """Run ``model`` on a batch and return one array per model output, with a leading batch axis.
 
     ``inputs`` holds one array per model input (or one array for a single-input model),
     each with the samples along the first axis, already in the model's input dtype.
+    ``steps_per_reset``: the interpreter's state (an LSTM's) is reset before every sample (1,
+    the default), or only before every ``steps_per_reset``-th: a model that takes one step of a
+    sequence per invoke (labkit.deploy.streaming) then carries its state through the sequence.
     """
     model = _as_bytes(model)
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
+    if isinstance(steps_per_reset, bool) or not isinstance(steps_per_reset, (int, np.integer)) or steps_per_reset < 1:
+        raise LabkitError(f"steps_per_reset must be a whole number >= 1, got {steps_per_reset!r}")
     if reference == "litert":
-        return _run_litert(model, inputs)
+        return _run_litert(model, inputs, int(steps_per_reset))
     if reference == "tflm":
-        return _run_tflm(model, inputs)
+        return _run_tflm(model, inputs, int(steps_per_reset))
     raise LabkitError(f"unknown reference interpreter {reference!r}: use one of {', '.join(REFERENCES)}")
 
 
-def _run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _run_litert(model: bytes, inputs: Sequence[np.ndarray], steps_per_reset: int = 1) -> list[np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
@@ -76,7 +82,8 @@ def _run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     n = len(inputs[0])
     outs = [np.empty((n, *d["shape"][1:]), d["dtype"]) for d in out_details]
     for i in range(n):
-        interp.reset_all_variables()  # each sample from a fresh state (see module docstring)
+        if i % steps_per_reset == 0:
+            interp.reset_all_variables()  # each sample from a fresh state (see module docstring)
         for d, x in zip(in_details, inputs):
             interp.set_tensor(d["index"], x[i : i + 1])
         interp.invoke()
@@ -85,7 +92,7 @@ def _run_litert(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return outs
 
 
-def _run_tflm(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _run_tflm(model: bytes, inputs: Sequence[np.ndarray], steps_per_reset: int = 1) -> list[np.ndarray]:
     interp = _tflm_interpreter(model)
     n = len(inputs[0])
     in_details = [interp.get_input_details(k) for k in range(len(inputs))]
@@ -95,7 +102,8 @@ def _run_tflm(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     n_out = schema.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
     outs = None
     for i in range(n):
-        interp.reset()  # each sample from a fresh state (see module docstring)
+        if i % steps_per_reset == 0:
+            interp.reset()  # each sample from a fresh state (see module docstring)
         for k, x in enumerate(inputs):
             interp.set_input(x[i : i + 1], k)
         interp.invoke()
@@ -220,9 +228,11 @@ def _last_line(text: str) -> str:
 
 
 def run_isolated(model, inputs: np.ndarray | Sequence[np.ndarray] | None, references=REFERENCES,
-                 arena: bool = False, label: str = "the model", timeout: float | None = None) -> IsolatedRuns:
+                 arena: bool = False, label: str = "the model", timeout: float | None = None,
+                 steps_per_reset: int = 1) -> IsolatedRuns:
     """Run ``references`` (and, with ``arena``, TFLM's arena measurement) on ``model`` in a child
-    process; a reference that refuses the model or crashes is reported in its ``problem``."""
+    process; a reference that refuses the model or crashes is reported in its ``problem``.
+    ``steps_per_reset`` as in :func:`run`."""
     model = _as_bytes(model)
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
@@ -235,7 +245,7 @@ def run_isolated(model, inputs: np.ndarray | Sequence[np.ndarray] | None, refere
     out = IsolatedRuns({r: ReferenceRun(r) for r in references})
     todo = [r for r in references] + (["arena"] if arena else [])
     while todo:
-        done = _child(model, inputs, todo, out, label, timeout)
+        done = _child(model, inputs, todo, out, label, timeout, steps_per_reset)
         todo = [t for t in todo if t not in done]
     return out
 
@@ -251,7 +261,8 @@ def _record(out: IsolatedRuns, task: str, outputs, problem: str) -> None:
         out.runs[task].outputs, out.runs[task].problem = outputs, problem
 
 
-def _child(model: bytes, inputs, tasks: list[str], out: IsolatedRuns, label: str, timeout: float) -> set[str]:
+def _child(model: bytes, inputs, tasks: list[str], out: IsolatedRuns, label: str, timeout: float,
+           steps_per_reset: int = 1) -> set[str]:
     """One child process working through ``tasks``; returns the tasks it settled."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
@@ -263,7 +274,8 @@ def _child(model: bytes, inputs, tasks: list[str], out: IsolatedRuns, label: str
                              stdout=subprocess.PIPE, stderr=err, env=env)
         try:
             try:
-                pickle.dump({"model": model, "inputs": inputs, "tasks": tasks}, p.stdin, protocol=4)
+                pickle.dump({"model": model, "inputs": inputs, "tasks": tasks, "steps_per_reset": steps_per_reset},
+                            p.stdin, protocol=4)
                 p.stdin.close()
             except BrokenPipeError:
                 pass
@@ -326,7 +338,7 @@ def _worker() -> None:
             if task == "arena":
                 result = _tflm_arena_bytes(model)
             else:
-                result = run(model, inputs, reference=task)
+                result = run(model, inputs, reference=task, steps_per_reset=request.get("steps_per_reset", 1))
             send("result", task, result, "")
         except Exception as e:  # noqa: BLE001  (the interpreter refused the model: report why)
             what = _who(task)

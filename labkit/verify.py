@@ -107,8 +107,10 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 600) -> subproce
 
 
 def _write_harness(cmodel: CModel, build_dir: Path) -> Path:
+    stream = cmodel.streaming  # a streaming model: reset the state at the start of every sequence
     text = _env().get_template("verify_main.c.j2").render(
-        name=cmodel.name, NAME=cmodel.name.upper(), out_ctype=cmodel.output.ctype)
+        name=cmodel.name, NAME=cmodel.name.upper(), out_ctype=cmodel.output.ctype,
+        steps_per_reset=stream["sequence_steps"] // stream["steps_per_call"] if stream else 0)
     return write_atomic(build_dir / "lk_verify_main.c", text)
 
 
@@ -276,6 +278,16 @@ def verify(
     ``inputs``: samples in the model's input type, shape (N, *input shape) or (N, input size);
     random if omitted.
 
+    C generated in the streaming mode (``lstm_state="carry"``: a few time steps per call, the
+    LSTM state carried) is checked step by step: ``inputs`` are whole sequences of the
+    original model, the C takes each in steps (resetting at its start), and two comparisons
+    are made per reference. "REF": every call's output against the reference interpreter
+    running the same one-step model (labkit.deploy.streaming) with its own state carried
+    between invokes; "REF:sequence": the original model run by the reference on each whole
+    sequence against the C after the sequence's last call (for a model that answers per
+    step, against all its calls). The second is what the streaming C promises: after a
+    window's steps it gives the window classifier's answer, bit for bit.
+
     Each reference interpreter runs in a child process (:func:`labkit.reference.run_isolated`,
     one for all references): one that refuses the model or crashes is left out, with the reason
     in ``report.not_run``, and the C is checked against the other. If none runs: LabkitError.
@@ -300,6 +312,9 @@ def verify(
     try:
         if cmodel is None:
             cmodel = generate_c(model_bytes, workdir / "model", name="model")
+        if cmodel.streaming:
+            return _verify_streaming(model_bytes, cmodel, inputs, samples, target, references, workdir, sanitize,
+                                     seed, label)
         if inputs is None:
             inputs = random_inputs(cmodel, samples, seed)
         inputs = np.asarray(inputs)
@@ -341,19 +356,23 @@ def verify(
 
 
 def _reference_outputs(model: bytes, batch: np.ndarray, references: tuple[str, ...], cmodel: CModel, label: str,
-                       report: VerifyReport) -> dict[str, np.ndarray]:
+                       report: VerifyReport, steps_per_reset: int = 1, output_size: int | None = None,
+                       arena: bool = True) -> dict[str, np.ndarray]:
     """Each reference's outputs as (N, output size), from one child process; TFLM's arena into
-    ``report.metrics``; a reference that did not run into ``report.not_run``."""
-    runs = ref.run_isolated(model, batch, references, arena="tflm" in references, label=label)
+    ``report.metrics``; a reference that did not run into ``report.not_run``.
+    ``output_size``: what each sample's output must hold (default: the C model's output)."""
+    runs = ref.run_isolated(model, batch, references, arena=arena and "tflm" in references, label=label,
+                            steps_per_reset=steps_per_reset)
     if isinstance(runs.arena, int):  # for comparison: what TFLite Micro's allocator needs for the same model
         report.metrics["tflm_arena_bytes"] = runs.arena
+    size = cmodel.output.size if output_size is None else output_size
     wanted = {}
     for r, run in runs.runs.items():
         if not run.ran:
             report.not_run[r] = run.problem
             continue
         out = run.outputs[0] if len(run.outputs) == 1 else None
-        if out is None or out.shape[0] != len(batch) or out[0].size != cmodel.output.size or out.dtype != cmodel.output.dtype:
+        if out is None or out.shape[0] != len(batch) or out[0].size != size or out.dtype != cmodel.output.dtype:
             shapes = ", ".join(f"{list(o.shape[1:])} {o.dtype.name}" for o in run.outputs)
             raise LabkitError(
                 f"{ref.NAMES[r]} gives {label} output(s) of shape {shapes}, but the model's output tensor is "
@@ -364,6 +383,66 @@ def _reference_outputs(model: bytes, batch: np.ndarray, references: tuple[str, .
         raise LabkitError(f"no reference interpreter runs {label}, so its C cannot be checked: "
                           + "; ".join(report.not_run.values()))
     return wanted
+
+
+def _verify_streaming(model: bytes, cmodel: CModel, inputs, samples: int, target: str, references: tuple[str, ...],
+                      workdir: Path, sanitize: bool, seed: int, label: str) -> VerifyReport:
+    """verify() for C in the streaming mode: see its docstring."""
+    from labkit.deploy.streaming import streaming_tflite
+
+    stream = cmodel.streaming
+    calls, per_call = stream["sequence_steps"] // stream["steps_per_call"], cmodel.input.size
+    stepped, _ = streaming_tflite(model, stream["steps_per_call"])
+    (orig_in,), (orig_out,) = ref.io_details(model)
+    if inputs is None:
+        inputs = random_inputs(cmodel, samples * calls, seed).reshape(samples, calls * per_call)
+    inputs = np.asarray(inputs)
+    if inputs.dtype != cmodel.input.dtype:
+        raise LabkitError(f"verification inputs must be {cmodel.input.dtype.name} like the model's input (got "
+                          f"{inputs.dtype}); " + ("quantize them with the model's input scale first"
+                                                 if cmodel.input.quantized else ""))
+    sequences = inputs.reshape(len(inputs), -1)
+    if sequences.shape[1] != calls * per_call:
+        raise LabkitError(f"each input must be a whole sequence of {calls * per_call} values {list(orig_in.shape)} "
+                          f"(the C takes it {per_call} values per call), got {sequences.shape[1]}")
+    n = len(sequences)
+    steps = sequences.reshape(n * calls, per_call)
+    report = VerifyReport(target=target, samples=n)
+    # the reference interpreters: the one-step model with their state carried through each
+    # sequence, and the original model on each whole sequence
+    want_steps = _reference_outputs(stepped, steps.reshape(n * calls, *cmodel.input.shape[1:]), references, cmodel,
+                                    label, report, steps_per_reset=calls)
+    orig_size = int(np.prod(orig_out.shape[1:]))
+    want_seq = _reference_outputs(model, sequences.reshape(n, *orig_in.shape[1:]), references, cmodel, label,
+                                  report, output_size=orig_size, arena=False)
+    for r in want_steps:
+        if target == "host":
+            exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
+            got = run_host(exe, steps, cmodel.output.size, workdir / "run", cmodel.output.dtype)
+        else:
+            elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
+            got, counts = run_cortex_m4(elf, steps, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
+            if not report.checks:
+                report.metrics.update(sizes)
+                report.metrics.update(counts)
+
+        def compare(name: str, c_out: np.ndarray, want: np.ndarray, count: int) -> None:
+            mismatched = int(np.count_nonzero(np.ascontiguousarray(c_out).view(np.uint8)
+                                              != np.ascontiguousarray(want).view(np.uint8)))
+            report.checks.append(ReferenceCheck(name, mismatched == 0, mismatched, count))
+
+        compare(r, got, want_steps[r], n * calls)
+        if r in want_seq:
+            per_seq = got.reshape(n, calls, -1)
+            c_seq = per_seq.reshape(n, -1) if stream["output_per_step"] else per_seq[:, -1]
+            compare(f"{r}:sequence", c_seq, want_seq[r], n)
+        if report.outputs is None:
+            report.outputs = got
+    report.metrics.update(arena_bytes=cmodel.arena_bytes, macs=cmodel.macs, state_bytes=stream["state_bytes"],
+                          steps_per_call=stream["steps_per_call"], calls_per_sequence=calls)
+    if "instructions" in report.metrics and cmodel.macs:
+        report.metrics["instructions_per_mac"] = round(report.metrics["instructions"] / cmodel.macs, 2)
+    return report
 
 
 # ---- the whole sketch on the emulated board ---------------------------------------------------

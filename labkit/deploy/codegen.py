@@ -87,6 +87,7 @@ class CModel:
     labels: list[str] = field(default_factory=list)
     input_range: tuple[float, float] = (-128.0, 127.0)  # float values the input quantizes without clamping
     generation: str = ""  # stamped into NAME.c and NAME.h: which files belong together
+    streaming: dict | None = None  # lstm_state="carry": steps_per_call, sequence_steps, state_bytes ... (else None)
 
     @property
     def sources(self) -> list[Path]:
@@ -301,6 +302,10 @@ def _plan_memory(g: Graph, lowered: list[ops.Lowered]) -> tuple[memory.MemoryPla
                 touch(t, i)
     for t in g.outputs:
         touch(t, n)
+    if g.carry_state:  # state kept between calls: its bytes are never shared with another tensor
+        for t in {t for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_variable}:
+            touch(t, -1)
+            touch(t, n)
     buffers = [memory.Buffer(k, sizes[k], lo, hi) for k, (lo, hi) in spans.items()]
     buffers += [memory.Buffer(("scratch", i), low.scratch_bytes, i, i) for i, low in enumerate(lowered) if low.scratch_bytes]
     return memory.plan(buffers, n), holder
@@ -328,6 +333,8 @@ def generate_c(
     reference: str = TFLM,
     source: str | None = None,
     force: bool = False,
+    lstm_state: str = "reset",
+    steps_per_call: int = 1,
 ) -> CModel:
     """Write ``name.h``/``name.c`` and the runtime for an int8 .tflite (bytes or path) into ``out_dir``.
 
@@ -336,10 +343,15 @@ def generate_c(
     ``out_dir`` must be new, empty, or a folder labkit made and nobody changed since
     (``force=True``: changed too); it is built aside and moved into place whole.
     ``source``: the model's name in the files' comments (only its file name is used).
+    ``lstm_state``: for a model with an LSTM, "reset" (the default) runs a whole window per
+    call from a zero state; "carry" makes C that takes ``steps_per_call`` time steps per call
+    and keeps the LSTM state between calls, with ``name_reset()`` to start a new sequence
+    (see labkit.deploy.streaming).
     """
     check_c_name(name)
     check_replaceable(out_dir, force)  # before any work
-    files, cmodel = render_c(model, name=name, labels=labels, reference=reference, source=source)
+    files, cmodel = render_c(model, name=name, labels=labels, reference=reference, source=source,
+                             lstm_state=lstm_state, steps_per_call=steps_per_call)
 
     def build(staging: Path):
         for fname, data in files.items():
@@ -381,15 +393,30 @@ def _check_labels(labels, outputs: int) -> list[str]:
 
 
 def render_c(model, name: str = "model", labels: list[str] | None = None, reference: str = TFLM,
-             source: str | None = None) -> tuple[dict[str, str | bytes], CModel]:
+             source: str | None = None, lstm_state: str = "reset",
+             steps_per_call: int = 1) -> tuple[dict[str, str | bytes], CModel]:
     """The files ``generate_c`` writes, by name, and the CModel that describes them (placed nowhere yet:
     ``cmodel.placed_in(folder)`` once they are there). Writes nothing."""
     check_c_name(name)
     if reference not in (LITERT, TFLM):
         raise LabkitError(f"reference must be '{LITERT}' or '{TFLM}', not {reference!r}")
+    if lstm_state not in ("reset", "carry"):
+        raise LabkitError(f"lstm_state must be 'reset' (a window per call) or 'carry' (steps per call, state kept), "
+                          f"not {lstm_state!r}")
+    if lstm_state == "reset" and steps_per_call != 1:
+        raise LabkitError(f"steps_per_call={steps_per_call!r} is for lstm_state='carry' (--lstm-state carry); a model "
+                          "whose state is reset each call takes its whole window per call")
     source = display_name(source, model)
     model_bytes = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-    g = read_tflite(model_bytes)
+    stream = None
+    if lstm_state == "carry":
+        from labkit.deploy.streaming import streaming_tflite
+
+        stepped, stream = streaming_tflite(model_bytes, steps_per_call)
+        g = read_tflite(stepped)
+        g.carry_state = True
+    else:
+        g = read_tflite(model_bytes)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise UnsupportedModelError(
             f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; labkit-nn generates models with one of each"
@@ -445,8 +472,18 @@ def render_c(model, name: str = "model", labels: list[str] | None = None, refere
             if not _C_IDENT.fullmatch(ident):
                 raise AssertionError(f"labkit bug: {ident!r} is not a C identifier")
     weights_bytes = sum(a.nbytes for low in lowered for a in low.arrays)
+    streaming = None
+    if stream is not None:  # the state tensors, reset by NAME_reset() to their zero points
+        state = [dict(offset=mem.offset_of(holder.get(t, t)), count=g.tensors[t].size,
+                      ctype="int16_t" if g.tensors[t].dtype == np.int16 else "int8_t",
+                      zero_point=int(g.tensors[t].zero_point[0]) if len(g.tensors[t].zero_point) else 0,
+                      label=f"{ccomment(g.tensors[t].name)} {list(g.tensors[t].shape)}")
+                 for t in sorted({t for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_variable})]
+        streaming = dict(stream.as_dict(), state_bytes=sum(s["count"] * (2 if s["ctype"] == "int16_t" else 1)
+                                                            for s in state), state=state)
     generation = hashlib.sha256(json.dumps([hashlib.sha256(model_bytes).hexdigest(), name, labels, reference,
-                                            labkit.__version__]).encode()).hexdigest()[:16]
+                                            labkit.__version__] + ([streaming] if streaming else []))
+                                .encode()).hexdigest()[:16]
     macs = sum(low.macs for low in lowered)
     ctx = dict(
         name=name,
@@ -464,6 +501,7 @@ def render_c(model, name: str = "model", labels: list[str] | None = None, refere
         weights_bytes=weights_bytes,
         macs=macs,
         generation=generation,
+        streaming=streaming,
     )
     env = _env()
     files: dict[str, str | bytes] = {
@@ -497,5 +535,6 @@ def render_c(model, name: str = "model", labels: list[str] | None = None, refere
         reference=reference,
         labels=labels or [],
         generation=generation,
+        streaming=streaming,
     )
     return files, cmodel

@@ -54,6 +54,7 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     description: str = ""
+    carry_state: bool = False  # stateful ops (LSTM) keep their state from one call to the next (streaming mode)
 
     def tensor(self, index: int) -> Tensor | None:
         return None if index < 0 else self.tensors[index]

@@ -25,6 +25,10 @@ the converter picks whenever the calibrated cell state stays under 0.5, e.g. for
 The hidden and cell state are the op's variable tensors; the C keeps them in the arena
 buffers planned for those tensors and resets them at the start of every call (h to its zero
 point, c to 0), as ``labkit.reference.run`` now resets the interpreters before every sample.
+In the streaming mode (``Graph.carry_state``, from ``generate_c(..., lstm_state="carry")`` on
+a model rewritten by labkit.deploy.streaming to take a few steps per call) the kernel does
+not reset them: they live through every op in the arena plan, and the generated
+``NAME_reset()`` sets them to their zero points at the start of a sequence.
 """
 
 from __future__ import annotations
@@ -228,8 +232,10 @@ def _lstm(g: Graph, op: Op, name: str) -> Lowered:
         cell_clip=clip,
         tanh_multiplier=tanh_multiplier,
         tanh_shift=tanh_shift,
+        carry_state=int(g.carry_state),
     )
-    comment = f"LSTM {features} -> {units} units over {steps} steps (state reset each call)"
+    comment = (f"LSTM {features} -> {units} units over {steps} step{'s' if steps > 1 else ''} "
+               + ("(state carried from call to call)" if g.carry_state else "(state reset each call)"))
     if not -15 <= power <= -9:
         # see labkit_nn_lstm.c: LiteRT's integer tanh has no case for this many integer bits
         comment += f"; cell scale 2^{power}: LiteRT skips tanh(c), its build reproduces h = o * i"

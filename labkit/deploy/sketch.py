@@ -6,6 +6,9 @@ no ML library. Two apps:
   gesture  the capture sketch's trigger, a 119 x 6 window into the model, label + scores +
            microseconds on Serial, the RGB LED per class;
   serial   any model: one line of numbers in, the answer out.
+The gesture app has two modes: ``trigger`` (above) and ``continuous``: a ring buffer of the
+last 119 readings scored every ``hop`` readings, with a confidence threshold and debouncing,
+the same integer rule as ``labkit.stream.StreamRecognizer`` (events printed on Serial).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from labkit.errors import LabkitError
 from labkit.fileio import build_folder, check_replaceable, write_atomic
 
 APPS = ("gesture", "serial")
+MODES = ("trigger", "continuous")
 BACKENDS = ("labkit-nn", "tflm")
 
 # The TFLite Micro back end: the library from the Arduino Library Manager whose API the
@@ -157,6 +161,12 @@ def write_sketch(
     source: str | None = None,
     backend: str = "labkit-nn",
     force: bool = False,
+    mode: str = "trigger",
+    hop: int = 10,
+    threshold: float = 0.8,
+    debounce: int = 2,
+    refractory: int | None = None,
+    idle: str = "idle",
 ) -> tuple[Path, CModel | None]:
     """Write ``out_dir/sketch/sketch.ino`` with the model beside it; returns (folder, CModel).
 
@@ -165,6 +175,12 @@ def write_sketch(
     since; ``force=True`` replaces a changed one too, never a folder labkit did not make.
     ``backend="tflm"`` runs the model with the TFLite Micro Arduino library instead of
     labkit-nn's C (the app code is the same); it returns no CModel.
+
+    ``mode`` (gesture app): "trigger", the capture sketch's 2.5 g trigger cuts one window per
+    gesture; or "continuous", every ``hop`` readings the last window is scored, and a class
+    that is not ``idle`` becomes an event after winning ``debounce`` hops in a row with a score
+    of at least ``threshold``, then no event for ``refractory`` hops (default: one window). The
+    rule is :class:`labkit.stream.StreamRecognizer`'s, on the int8 scores: the same events.
     """
     check_sketch_name(sketch)
     check_c_name(name)
@@ -175,6 +191,10 @@ def write_sketch(
         raise LabkitError(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
     if backend not in BACKENDS:
         raise LabkitError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if mode not in MODES:
+        raise LabkitError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "continuous" and app != "gesture":
+        raise LabkitError("--mode continuous is for --app gesture (the IMU stream); the serial app answers each line")
     b = BOARDS[board]
     folder = Path(out_dir) / sketch
     check_replaceable(folder, force, what="sketch folder")
@@ -210,14 +230,20 @@ def write_sketch(
                 "Use --app serial for other models."
             )
         ctx.update(trigger_g=TRIGGER_G, samples=SAMPLES_PER_GESTURE, full_scale=FULL_SCALE)
-        files[f"{sketch}.ino"] = _env().get_template("sketch_gesture.ino.j2").render(ctx)
+        if mode == "continuous":
+            stream = _continuous_settings(x_info, y_info, labels, hop, threshold, debounce, refractory, idle)
+            ctx.update(stream)
+            manifest = {**manifest, "continuous": stream}
+            files[f"{sketch}.ino"] = _env().get_template("sketch_gesture_stream.ino.j2").render(ctx)
+        else:
+            files[f"{sketch}.ino"] = _env().get_template("sketch_gesture.ino.j2").render(ctx)
     else:
         if not x_info.quantized or not y_info.quantized:
             raise LabkitError("--app serial needs a model with int8 input and output "
                               "(convert with labkit.compress.quantize.to_int8_tflite)")
         ctx.update(input_size=x_info.size, input_note=f", {input_note}" if input_note else "")
         files[f"{sketch}.ino"] = _env().get_template("sketch_serial.ino.j2").render(ctx)
-    manifest = {**manifest, "sketch": sketch, "app": app, "board": board}
+    manifest = {**manifest, "sketch": sketch, "app": app, "board": board, "mode": mode}
 
     def build(staging: Path):
         for fname, data in files.items():
@@ -226,6 +252,21 @@ def write_sketch(
 
     build_folder(folder, build, made_by="labkit sketch", force=force, what="sketch folder")
     return folder, (cmodel.placed_in(folder) if cmodel is not None else None)
+
+
+def _continuous_settings(x_info, y_info, labels, hop, threshold, debounce, refractory, idle) -> dict:
+    """The continuous mode's integer settings, checked as labkit.stream checks them."""
+    from labkit.stream import check_config, threshold_q
+
+    if not y_info.quantized:
+        raise LabkitError("--mode continuous needs a model with an int8 output (its scores are compared as int8)")
+    window = x_info.size // 6
+    refractory = check_config(window, hop, debounce, refractory)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise LabkitError(f"threshold must be a number (a score, e.g. 0.8), got {threshold!r}")
+    return dict(window=window, hop=int(hop), debounce=int(debounce), refractory=refractory,
+                threshold=float(threshold), threshold_q=threshold_q(float(threshold), y_info.scale, y_info.zero_point),
+                idle=labels.index(idle) if labels and idle in labels else -1)
 
 
 def sketch_name_from(path: str | os.PathLike) -> str:

@@ -178,10 +178,13 @@ void lk_lstm_s8(const lk_lstm_params *p, const int8_t *input, int8_t *output, in
     const int32_t *mult = p->multiplier;
     const int8_t *sh = p->shift;
 
-    /* Every call starts from a zero state: h = 0 (its zero point), c = 0. */
-    for (int32_t u = 0; u < n; ++u) {
-        hidden_state[u] = (int8_t)p->hidden_zero_point;
-        cell_state[u] = 0;
+    /* A window per call starts from a zero state: h = 0 (its zero point), c = 0. A stream
+     * (carry_state) continues from where the previous call left them. */
+    if (!p->carry_state) {
+        for (int32_t u = 0; u < n; ++u) {
+            hidden_state[u] = (int8_t)p->hidden_zero_point;
+            cell_state[u] = 0;
+        }
     }
 
     for (int32_t t = 0; t < p->time_steps; ++t) {

@@ -70,14 +70,18 @@ typedef struct {
     /* TFLM's table tanh of the cell state: x * tanh_multiplier >> tanh_shift (rounded)
      * turns the cell state into the table's input format */
     int32_t tanh_multiplier, tanh_shift;
+    /* 0: reset h and c at the start of every call (a window per call); 1: carry them from
+     * call to call (a stream, a few steps per call; the caller resets them at its start) */
+    int32_t carry_state;
 } lk_lstm_params;
 
 /* Bytes of scratch lk_lstm_s8 needs: the four gates' int16 values. */
 #define LK_LSTM_SCRATCH_BYTES(units) (4 * (units) * (int32_t)sizeof(int16_t))
 
 /* input: [time_steps][input_size]; output: [time_steps][units] (h after every step).
- * hidden_state (units int8) and cell_state (units int16) are reset here, then carried
- * from step to step; scratch holds LK_LSTM_SCRATCH_BYTES(units) bytes. */
+ * hidden_state (units int8) and cell_state (units int16) are reset here (unless
+ * p->carry_state: then they continue from the previous call), then carried from step to
+ * step; scratch holds LK_LSTM_SCRATCH_BYTES(units) bytes. */
 void lk_lstm_s8(const lk_lstm_params *p, const int8_t *input, int8_t *output, int8_t *hidden_state,
                 int16_t *cell_state, int16_t *scratch);
 
