@@ -5,6 +5,7 @@ Every loader returns a :class:`Dataset` of plain numpy arrays that unpacks as
 ``x, y, info = make_gestures()``.
 """
 
+from labkit.datasets.augment import augment_dataset
 from labkit.datasets.base import Dataset, DatasetInfo, concat_datasets, split_by_person
 from labkit.datasets.gestures import (
     ACCEL_RANGE_G,
@@ -58,6 +59,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_image_data",
     "DatasetInfo",
+    "augment_dataset",
     "concat_datasets",
     "count_gestures",
     "load_gesture_csv",

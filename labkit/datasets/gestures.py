@@ -226,10 +226,10 @@ def _axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
 
-def _out_and_hold(u: np.ndarray, hold: np.ndarray) -> np.ndarray:
-    """0 -> 1 over the first half, then back to ``hold`` (1 = stays out, 0 = returns to the start)."""
-    first = _smootherstep(np.clip(2 * u, 0.0, 1.0))
-    back = _smootherstep(np.clip(2 * u - 1, 0.0, 1.0))
+def _out_and_hold(u: np.ndarray, hold: np.ndarray, rise: float = 0.5) -> np.ndarray:
+    """0 -> 1 over the first ``rise`` of the time, then back to ``hold`` (1 = stays out, 0 = returns)."""
+    first = _smootherstep(np.clip(u / rise, 0.0, 1.0))
+    back = _smootherstep(np.clip((u - rise) / (1 - rise), 0.0, 1.0))
     return first - (1 - hold) * back
 
 
@@ -242,6 +242,13 @@ _GRIP_P = (0.45, 0.30, 0.25)
 _P_X_ALONG_FOREARM = 0.25
 
 
+def _share(rng: np.random.Generator, n: int, p: Sequence[float]) -> np.ndarray:
+    """A category per person, each category given to n * p[k] people (rounded at random, so
+    that even a few people keep the recorded mix), in random order. Systematic sampling."""
+    points = rng.random() + np.arange(n)
+    return rng.permutation(np.searchsorted(np.cumsum(p) * n, points, side="right").clip(0, len(p) - 1))
+
+
 def _either(rng: np.random.Generator, n: int, p: float, a: tuple[float, float], b: tuple[float, float]) -> np.ndarray:
     """Per person: uniform in range ``a`` with probability ``p``, else in range ``b`` (two habits)."""
     return np.where(rng.random(n) < p, rng.uniform(*a, n), rng.uniform(*b, n))
@@ -249,27 +256,27 @@ def _either(rng: np.random.Generator, n: int, p: float, a: tuple[float, float], 
 
 def _draw_people(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Each person's habits: grip, pose, amplitude, speed and how they end each gesture."""
-    grip = rng.choice(len(GRIPS), size=n, p=_GRIP_P)
+    grip = _share(rng, n, _GRIP_P)
     side = rng.choice([-1.0, 1.0], size=n)
     roll = np.select(
-        [grip == 0, grip == 1], [rng.normal(0, np.radians(6), n), side * np.radians(rng.uniform(15, 35, n))],
+        [grip == 0, grip == 1], [rng.normal(0, np.radians(6), n), side * np.radians(rng.uniform(15, 30, n))],
         np.pi + rng.normal(0, np.radians(6), n),
     )
-    x_along = rng.random(n) < _P_X_ALONG_FOREARM
+    x_along = _share(rng, n, (1 - _P_X_ALONG_FOREARM, _P_X_ALONG_FOREARM)) == 1
     return {
         "grip": grip,
         "grip_roll": roll,
         "grip_yaw": np.where(x_along, 0.0, -np.pi / 2) + rng.normal(0, np.radians(8), n),
         "grip_pitch": rng.normal(0, np.radians(8), n),
         "start_pitch": np.radians(rng.uniform(-20, 15, n)),  # negative: the forearm points a little up
-        "amp": rng.uniform(0.85, 1.4, n),
+        "amp": rng.uniform(0.85, 1.45, n),
         "speed": rng.uniform(0.8, 1.25, n),  # multiplies the duration
         "punch_lateral": x_along,
         "punch_hold": _either(rng, n, 0.5, (0.7, 1.0), (0.0, 0.3)),  # how far the fist stays out at the end
-        "punch_twist": np.radians(rng.uniform(10, 35, n)) * rng.choice([-1.0, 1.0], size=n),
-        "flex_hold": _either(rng, n, 0.6, (0.75, 1.0), (0.0, 0.3)),  # how far the forearm stays up at the end
-        "flex_curl": np.radians(rng.uniform(90, 125, n)),
-        "flex_supination": rng.uniform(0.0, 0.4, n),  # forearm roll per radian of curl
+        "punch_twist": np.radians(rng.uniform(10, 25, n)) * rng.choice([-1.0, 1.0], size=n),
+        "flex_hold": _either(rng, n, 0.7, (0.8, 1.0), (0.0, 0.3)),  # how far the forearm stays up at the end
+        "flex_curl": np.radians(rng.uniform(85, 115, n)),
+        "flex_supination": rng.uniform(0.0, 0.6, n),  # forearm roll per radian of curl
     }
 
 
@@ -293,6 +300,8 @@ def _style(people: dict[str, np.ndarray], persons: np.ndarray, rng: np.random.Ge
 
     return {
         "lateral": people["punch_lateral"][persons][:, None],
+        # A slower person reaches further: their punch's acceleration is set by its amplitude alone.
+        "reach": people["speed"][persons][:, None] ** 2,
         "punch_hold": vary("punch_hold", 0.1, 0, 1),
         "punch_twist": vary("punch_twist", 0.1),
         "flex_hold": vary("flex_hold", 0.1, 0, 1),
@@ -302,19 +311,24 @@ def _style(people: dict[str, np.ndarray], persons: np.ndarray, rng: np.random.Ge
 
 
 def _punch_real(u, amp, style, rng):
-    """Jab ~25 cm forward, the fist swinging ~30-55 degrees about the vertical axis (a hook) or, for
-    some people, about the lateral axis (downwards), turning as it goes; the fist may stay out."""
+    """Jab 10-25 cm, the fist swinging ~30-55 degrees about the vertical axis (a hook) or, for some
+    people, the lateral axis (downwards), turning as it goes; the fist may stay out. The path curves
+    with the swing (the fist moves where it points), so the push stays along the forearm's axis."""
     out = _out_and_hold(u, style["punch_hold"])
-    zero = np.zeros_like(u)
-    pos = np.stack([0.25 * amp * out, zero, 0.03 * amp * out], axis=-1)
     arc = np.radians(rng.uniform(30, 55, size=(len(u), 1))) * amp * out
     lateral = style["lateral"]
-    ang = np.stack([style["punch_twist"] * out, np.where(lateral, arc, 0.15 * arc), np.where(lateral, 0.15 * arc, arc)], -1)
+    pitch, yaw = np.where(lateral, arc, 0.15 * arc), np.where(lateral, 0.15 * arc, arc)
+    ang = np.stack([style["punch_twist"] * out, pitch, yaw], -1)
+    heading = np.stack([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)], -1)
+    path = 0.13 * style["reach"] * amp * out  # distance along the path, out and (partly) back
+    step = np.diff(path, axis=1, prepend=path[:, :1])
+    pos = np.cumsum(step[..., None] * heading, axis=1)
+    pos[..., 2] += 0.03 * amp * out
     return pos, ang
 
 
 def _flex_real(u, amp, style, rng):
-    """Arm curl: the forearm (30 cm) pitches up ~90-125 degrees about the elbow, the wrist turning
+    """Arm curl: the forearm (30 cm) pitches up ~85-125 degrees about the elbow, the wrist turning
     outwards with it; some people leave the forearm up at the end."""
     theta = style["flex_curl"] * (0.75 + 0.25 * amp) * _out_and_hold(u, style["flex_hold"])
     zero = np.zeros_like(u)
@@ -325,7 +339,7 @@ def _flex_real(u, amp, style, rng):
 
 # Calibrated trajectories where the simple ones differ; wave, circle and updown keep their motion
 # (no recordings to calibrate them against) but get the people's grips, poses and amplitudes.
-_REAL_GESTURES = {"punch": (0.55, _punch_real), "flex": (1.0, _flex_real)}
+_REAL_GESTURES = {"punch": (0.40, _punch_real), "flex": (1.0, _flex_real)}
 
 
 def _gesture_motion(

@@ -70,8 +70,11 @@ def _idle_motion(m: int, length: int, rng: np.random.Generator, moves_per_s: flo
 
 
 def _readings(pos: np.ndarray, ang: np.ndarray, grip: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    """Sensor readings (g, deg/s) with white noise, saturated at the sensor's range: (m, L, 6)."""
-    signal = _g._imu_readings(pos, ang, grip)
+    """Sensor readings (g, deg/s) with white noise, saturated at the sensor's range: (m, L - 2, 6).
+
+    The first and last sample only serve the derivatives of the others: the hand is moving
+    there, and a derivative taken at the edge of a moving trajectory would spike."""
+    signal = _g._imu_readings(pos, ang, grip)[:, 1:-1]
     scale = noise * np.array([_g._ACCEL_NOISE_G] * 3 + [_g._GYRO_NOISE_DPS] * 3)
     signal = signal + rng.normal(size=signal.shape) * scale
     return np.clip(signal, -np.array(_g.FULL_SCALE), np.array(_g.FULL_SCALE))
@@ -86,7 +89,7 @@ def _idle_windows(persons: np.ndarray, people: dict[str, np.ndarray], noise: flo
     out = np.empty((len(persons), _g.SAMPLES_PER_GESTURE, len(_g.CHANNELS)), dtype=np.float32)
     todo = np.arange(len(persons))
     for _ in range(_g._MAX_RETRIES):
-        pos, ang = _idle_motion(len(todo), _g.SAMPLES_PER_GESTURE, rng)
+        pos, ang = _idle_motion(len(todo), _g.SAMPLES_PER_GESTURE + 2, rng)
         signal = _readings(pos, ang, _g._grip_rotation(people, persons[todo], rng), noise, rng)
         ok = ~_crosses_trigger(signal)
         out[todo[ok]] = signal[ok]
@@ -171,7 +174,7 @@ def make_gesture_stream(
     stream_rng = np.random.default_rng([seed, person, 7919])
     fs = _g.SAMPLE_RATE_HZ
     length = int(round(seconds * fs))
-    pos, ang = _idle_motion(1, length, stream_rng, moves_per_s=0.1)
+    pos, ang = _idle_motion(1, length + 2, stream_rng, moves_per_s=0.1)  # one more sample either side
     pos, ang = pos[0], ang[0]
     who = np.array([person])
     grip = _g._grip_rotation(people, who, stream_rng)
@@ -179,7 +182,7 @@ def make_gesture_stream(
     slot = length / max(n_events, 1)
     labels = stream_rng.integers(len(classes), size=n_events)
     onsets, ends = [], []
-    t = np.arange(length)
+    t = np.arange(length + 2) - 1  # sample numbers of the stream
     for k in range(n_events):
         # The gesture starts somewhere in its slot, leaving room for the movement and relaxing.
         room = slot - _STREAM_GAP_S * fs
