@@ -44,8 +44,11 @@ def leave_one_person_out(
     the mean is over people (each counts once, however many samples they have). ``verbose`` prints
     one line per person as it finishes.
     """
-    if not callable(build_model):
-        raise LabkitError(f"build_model must be a function that returns a new model, got {type(build_model).__name__}")
+    if not callable(build_model) or hasattr(build_model, "layers"):  # a model is callable too
+        raise LabkitError(
+            f"build_model must be a function that returns a new model (e.g. lambda: models.cnn1d((119, 6), 4)), "
+            f"got {type(build_model).__name__}: every held-out person needs a freshly initialised model"
+        )
     if not isinstance(ds, Dataset):
         raise DatasetError(f"leave_one_person_out needs a labkit Dataset, got {type(ds).__name__}")
     if ds.groups is None:
