@@ -29,6 +29,8 @@ LESSONS = {"02_gradient_descent": "learning rate", "04_overfitting_regularizatio
 RUN_TIMEOUT_S = 600  # one lesson, Run All, on a busy 2-core machine (04 takes 30 s alone)
 #: The lesson's notebook in the page (a hidden panel would be another tab's).
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+#: Outputs JupyterLab draws as stderr: stderr streams, and errors with their tracebacks.
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 SLIDER_TIMEOUT_S = 180  # 04 trains 5 networks for a new L2 factor
 
 
@@ -77,7 +79,8 @@ def _run_all(page) -> float:
         """() => {
             const prompts = [...document.querySelectorAll('%s .jp-CodeCell .jp-InputPrompt')];
             const status = document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status;
-            return prompts.length > 0 && status === 'idle' && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
+            return prompts.length > 0 && status === 'idle'
+                   && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
         }""" % NOTEBOOK, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
     return time.monotonic() - started
 
@@ -105,7 +108,7 @@ def test_lesson_runs_in_jupyterlab_with_working_sliders(lab, browser, lesson):
         text = notebook.inner_text()
 
         # no error output: errors and tracebacks are drawn as stderr in JupyterLab
-        stderr = notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        stderr = notebook.locator(STDERR).all_inner_texts()
         assert not stderr, f"{lesson}: output on stderr / errors:\n" + "\n---\n".join(s[:1500] for s in stderr)
 
         # every figure this run drew is an image the browser decoded
@@ -138,8 +141,23 @@ def test_lesson_runs_in_jupyterlab_with_working_sliders(lab, browser, lesson):
             f"{lesson}: the {LESSONS[lesson]} slider moved but its figure stayed the same for {SLIDER_TIMEOUT_S} s"
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
         cell.screenshot(path=str(SCREENSHOTS / f"{lesson}-slider-after.png"))
+        assert not notebook.locator(STDERR).count()
+
+        # a wrong answer: a new cell below the last, as a learner types it; the check says what is wrong
+        # in one line, without a traceback through labkit (checks.CheckFailed._render_traceback_)
+        notebook.locator(".jp-Cell").last.locator(".jp-InputPrompt").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("b")
+        page.keyboard.press("Enter")
+        answer = 'checks.above("my_lr", -0.5, 0.0, hint="we step against the gradient")'
+        page.keyboard.type(answer)
+        page.keyboard.press("Shift+Enter")  # runs it, and opens a new cell below
+        wrong = notebook.locator(".jp-CodeCell", has_text=answer).locator(".jp-OutputArea-output")
+        wrong.first.wait_for(timeout=30_000)
+        shown = wrong.inner_text()
+        assert "Not yet:" in shown and "my_lr" in shown and "we step against the gradient" in shown, shown
+        assert "Traceback" not in shown and "checks.py" not in shown and len(shown.strip().splitlines()) <= 2, shown
         page.screenshot(path=str(SCREENSHOTS / f"{lesson}.png"))
-        assert not notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
     finally:
         page.close()
         shutdown_kernels(lab)

@@ -45,7 +45,7 @@ def _mathjax_folder() -> Path:
     return folder
 
 
-def _landing_page(lessons: list[str], instructor_pages: list[str]) -> str:
+def _landing_page(instructor_pages: list[str]) -> str:
     """The book's index: a short word on how to use it, then the tables of contents (globs, so a page
     added to instructor/ appears without editing anything)."""
     parts = [
@@ -58,7 +58,8 @@ def _landing_page(lessons: list[str], instructor_pages: list[str]) -> str:
     if instructor_pages:
         first = ["instructor/README\n"] if "README" in instructor_pages else []
         rest = ["instructor/*\n"] if set(instructor_pages) - {"README"} else []  # a glob that matches nothing warns
-        parts.append("```{toctree}\n:caption: Instructor kit\n:maxdepth: 1\n:glob:\n\n" + "".join(first + rest) + "```\n")
+        parts.append("```{toctree}\n:caption: Instructor kit\n:maxdepth: 1\n:glob:\n\n"
+                     + "".join(first + rest) + "```\n")
     return "\n".join(parts)
 
 
@@ -84,14 +85,15 @@ def _config() -> dict:
         "myst_update_mathjax": False,  # it writes MathJax 3 settings; this MathJax is 2
         "mathjax2_config": {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
                                         "processEscapes": True},
-                            # no web fonts: a book opened from disk (file://) may not load fonts (CORS), so MathJax
-                            # draws with the fonts the computer has, the same whether opened from disk or served
+                            # formulas become MathML that the browser draws (Chromium, Firefox, Safari); where
+                            # MathJax falls back to HTML-CSS it uses the computer's fonts, since a book opened
+                            # from disk (file://) may not load web fonts (CORS)
                             "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": None,
                                          "imageFont": None},
                             "menuSettings": {"zoom": "None", "renderer": "NativeMML"}, "showMathMenu": False,
                             "messageStyle": "none"},
         "html_theme": "sphinx_book_theme",
-        "html_context": {"default_mode": "light"},
+        "html_context": {"default_mode": "light"},  # unset, the theme logs a console error under file://
         "html_theme_options": {
             "use_download_button": False, "use_fullscreen_button": False, "use_repository_button": False,
             "home_page_in_toc": True, "show_navbar_depth": 1,
@@ -100,7 +102,6 @@ def _config() -> dict:
         "html_show_sourcelink": False,
         "html_copy_source": False,
         "html_last_updated_fmt": None,
-        "suppress_warnings": [],
     }
 
 
@@ -147,7 +148,7 @@ def build_book(out: str | os.PathLike, notebooks: str | os.PathLike = "notebooks
             if pages:
                 # the whole folder, so that pictures its pages show come along
                 shutil.copytree(instructor, src / "instructor", ignore=shutil.ignore_patterns(".*"))
-            (src / "index.md").write_text(_landing_page([p.stem for p in lessons], [p.stem for p in pages]),
+            (src / "index.md").write_text(_landing_page([p.stem for p in pages]),
                                           encoding="utf-8")
             # Sphinx in a process of its own: docutils keeps global registries that a second build in the same
             # process warns about. Its settings go in a conf.py beside the pages (a reader can look at it).
