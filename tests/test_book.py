@@ -224,8 +224,9 @@ def test_book_shows_stored_outputs_and_instructor_pages_in_order(tmp_path):
     assert order == sorted(order)
     page = (tmp_path / "out" / "instructor" / "schedule.html").read_text(encoding="utf-8")
     assert 'href="../notebooks/00_welcome.html"' in page
-    # built again over itself: the book is kit-made, so it is replaced
+    # built again over itself: the book is kit-made, so it is replaced; nothing is written beside it
     build_book(tmp_path / "out", lessons, kit)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kit", "lessons", "out"]
 
 
 def test_a_broken_link_stops_the_build(tmp_path):

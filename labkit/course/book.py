@@ -154,9 +154,10 @@ def build_book(out: str | os.PathLike, notebooks: str | os.PathLike = "notebooks
             # process warns about. Its settings go in a conf.py beside the pages (a reader can look at it).
             (src / "conf.py").write_text("# written by labkit lessons book\n" + "".join(
                 f"{k} = {v!r}\n" for k, v in _config().items()), encoding="utf-8")
-            log = Path(tmp) / "warnings.log"
+            # into a folder of the temporary one: MyST-NB writes a jupyter_execute/ folder beside the output
+            html, log = Path(tmp) / "site" / "html", Path(tmp) / "warnings.log"
             r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-E", "-a", "-q", "--no-color",
-                                "-w", str(log), "-d", str(Path(tmp) / "doctrees"), str(src), str(staging)],
+                                "-w", str(log), "-d", str(Path(tmp) / "doctrees"), str(src), str(html)],
                                capture_output=True, text=True)
             problems = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()] \
                 if log.exists() else []
@@ -169,12 +170,14 @@ def build_book(out: str | os.PathLike, notebooks: str | os.PathLike = "notebooks
                                   f"fix them in the lessons or instructor pages:\n{shown}{more}")
             # what Sphinx leaves that a reader has no use for: build caches, an empty _sources, and the themes'
             # Jinja macro files (webpack-macros.html) that are copied into _static as if they were assets
-            for leftover in [staging / ".buildinfo", staging / ".doctrees", staging / "_sources",
-                             *(staging / "_static").glob("*macros.html")]:
+            for leftover in [html / ".buildinfo", html / ".doctrees", html / "_sources",
+                             *(html / "_static").glob("*macros.html")]:
                 if leftover.is_dir():
                     shutil.rmtree(leftover)
                 elif leftover.exists():
                     leftover.unlink()
+            for entry in html.iterdir():
+                shutil.move(entry, staging / entry.name)
         # MathJax, copied once, straight into the book (its web fonts are left out: the book draws formulas
         # as MathML, and MathJax's HTML-CSS fallback is set to the computer's own fonts)
         shutil.copytree(mathjax, staging / "_static" / "mathjax",
