@@ -4,11 +4,13 @@
 #               twice: on this CPU as it is, and with the kernels most laptops run (AVX2 / Haswell)
 #   make lab    set up, then open JupyterLab on the notebooks (LAB_ARGS="--port 9999 --no-browser" ...)
 #   make student  student copies of the lessons (no solutions, no outputs) in student/
+#   make book   the lessons as stored (not run) and the instructor kit as a static site: build/book/index.html
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
 OUT    ?= labkit-demo
+BOOK   ?= build/book
 # The CPU profile most students' laptops compute in: oneDNN held to AVX2, OpenBLAS to Haswell kernels.
 # Float training gives other weights there; the lessons must pass in it (README, "Writing a lesson").
 AVX2   := ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
@@ -16,7 +18,7 @@ AVX2   := ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
 LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup system-deps demo-deps demo test test-lessons-avx2 lab student constraints clean
+.PHONY: setup system-deps demo-deps demo test test-lessons-avx2 lab student book constraints clean
 
 setup: $(STAMP)
 
@@ -53,6 +55,10 @@ lab: setup
 
 student: setup
 	$(BIN)/labkit lessons student notebooks -o student
+
+# Offline: rendered from the stored outputs with Sphinx + MyST-NB, MathJax copied in, no CDN.
+book: setup
+	$(BIN)/labkit lessons book notebooks -o $(BOOK) --instructor instructor
 
 # After upgrading a package: record the versions tested together.
 constraints: setup

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install (as root on Debian/Ubuntu) or explain how to install the programs labkit needs.
 #   scripts/system-deps.sh        what the tests need: the host C compiler, the ARM cross-compiler with its
-#                                 C library, the Cortex-M4 emulator, Fashion-MNIST, and PostgreSQL (a throwaway
-#                                 server for the shared-study tests of `labkit search`); missing ones stop make
+#                                 C library, the Cortex-M4 emulator, Fashion-MNIST, PostgreSQL (a throwaway
+#                                 server for the shared-study tests of `labkit search`) and Chromium (the
+#                                 browser tests: the lessons in JupyterLab, the book); missing ones stop make
 #   scripts/system-deps.sh demo   only the compilers and the emulator, for `make demo`: when they cannot be
 #                                 installed it says what to install and lets the demo run the host rung alone
 set -euo pipefail
@@ -24,6 +25,8 @@ if [ "$mode" = test ]; then
   [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
   # `labkit search --storage postgresql://` is tested against a throwaway PostgreSQL server (initdb + pg_ctl)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+  # the browser tests drive Debian's Chromium with Playwright (never `playwright install`: it downloads)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
@@ -51,9 +54,10 @@ fi
 cat >&2 <<MSG
 The tests need these system packages, which are missing: ${need[*]}
   Debian/Ubuntu (and Windows with WSL):
-    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist postgresql
+    sudo apt-get install --no-install-recommends gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist postgresql chromium
   macOS (Homebrew):
-    brew install --cask gcc-arm-embedded && brew install qemu postgresql
+    brew install --cask gcc-arm-embedded chromium && brew install qemu postgresql
+    (then run the tests with LABKIT_CHROMIUM set to the Chromium binary)
 Then run the command again.
 MSG
 exit 1

@@ -54,3 +54,28 @@ def digits():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# ---- a real browser: Debian's Chromium driven by Playwright ---------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium, headless. Missing, it fails (never skips): CI installs it with scripts/system-deps.sh.
+    Never `playwright install`: it downloads a browser build, which fails offline."""
+    import os
+
+    path = os.environ.get("LABKIT_CHROMIUM", CHROMIUM)
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the browser tests need Chromium at {path}: install it with `sudo apt-get install "
+                    "--no-install-recommends chromium` (make test does, as root on Debian/Ubuntu), or set "
+                    "LABKIT_CHROMIUM to a Chromium or Chrome binary", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path)
+        try:
+            yield b
+        finally:
+            b.close()

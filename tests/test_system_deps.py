@@ -41,7 +41,8 @@ def test_demo_mode_without_root_names_the_packages_and_lets_the_demo_go_on(tmp_p
 def test_test_mode_without_root_stops_with_the_command_to_run(tmp_path):
     r = _run(_machine(tmp_path, uid=1000, apt=True))
     assert r.returncode == 1
-    assert all(p in r.stderr.split("missing:")[1].splitlines()[0] for p in ARM) and "sudo apt-get install" in r.stderr
+    assert all(p in r.stderr.split("missing:")[1].splitlines()[0] for p in ARM + ["chromium"])
+    assert "sudo apt-get install" in r.stderr and "chromium" in r.stderr.split("sudo apt-get install")[1]
 
 
 @pytest.mark.parametrize("mode", ["demo", "test"])
@@ -53,6 +54,7 @@ def test_root_with_apt_installs_what_is_missing(tmp_path, mode):
     installed = calls[1].split()
     assert installed[:4] == ["install", "-y", "-qq", "--no-install-recommends"]
     assert all(p in installed for p in ARM) and "gcc" not in installed  # the host gcc is there
+    assert ("chromium" in installed) == (mode == "test")  # the browser tests' Chromium; the demo needs none
 
 
 def test_an_unknown_mode_is_refused(tmp_path):

@@ -269,8 +269,17 @@ def _student_command(args) -> int:
     return 0
 
 
+def _book_command(args) -> int:
+    from labkit.course.book import build_book  # Sphinx is imported only for the book
+
+    started = time.monotonic()
+    index = build_book(args.out, args.source, args.instructor, force=args.force)
+    print(f"wrote {index} ({time.monotonic() - started:.0f} s); open it in a browser, no server or network needed")
+    return 0
+
+
 def register(sub) -> None:
-    p = sub.add_parser("lessons", help="run lessons and store their outputs; write student copies")
+    p = sub.add_parser("lessons", help="run lessons and store their outputs; write student copies; render the book")
     lsub = p.add_subparsers(dest="lessons_command", required=True)
     r = lsub.add_parser("run", help="execute notebooks top to bottom and store their outputs, cleaned")
     r.add_argument("notebooks", nargs="+", help="lesson notebooks (.ipynb)")
@@ -284,3 +293,10 @@ def register(sub) -> None:
     s.add_argument("source", help="a lesson notebook, or a folder of them (notebooks/)")
     s.add_argument("-o", "--out", required=True, help="folder for the copies (not the lessons' own)")
     s.set_defaults(func=_student_command)
+    b = lsub.add_parser("book", help="the lessons as they are stored, and the instructor kit, as a static HTML site")
+    b.add_argument("source", nargs="?", default="notebooks", help="the folder of lessons (default: notebooks)")
+    b.add_argument("-o", "--out", required=True, help="folder for the site (new, empty, or an earlier book)")
+    b.add_argument("--instructor", default="instructor",
+                   help="folder of the instructor kit's markdown pages (default: instructor; left out if missing)")
+    b.add_argument("--force", action="store_true", help="replace an earlier book even if files in it were changed")
+    b.set_defaults(func=_book_command)
