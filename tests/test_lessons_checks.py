@@ -47,6 +47,7 @@ LESSONS = {
     "03": "03_neural_networks.ipynb",
     "04": "04_overfitting_regularization.ipynb",
     "05": "05_cnn.ipynb",
+    "05b": "05b_cnn_architectures.ipynb",
     "06": "06_rnn_lstm.ipynb",
     "07": "07_pruning.ipynb",
     "08": "08_quantization.ipynb",
@@ -175,7 +176,15 @@ def setup_05(nb, number):
         run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
         run(python(code_cell(nb, "example = x_test[")), ns)
         run(python(code_cell(nb, "by_keras = layer(")), ns)
-    if number == 4:
+    return ns
+
+
+def setup_05b(nb, number):
+    ns = run(python(code_cell(nb, "import labkit  # first")), {})
+    run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
+    if number == 1:
+        run(python(code_cell(nb, "conv_bn = keras.Model(")), ns)
+    if number == 2:
         run_defs(python(code_cell(nb, "def measured(")), ns, "measured")
     return ns
 
@@ -288,7 +297,7 @@ def setup_11(nb, number):
 
 
 SETUP = {"00": setup_00, "01": setup_01, "02": setup_02, "03": setup_03, "04": setup_04,
-         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
+         "05": setup_05, "05b": setup_05b, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
          "11": setup_11}
 
 # Wrong answers: (lesson, exercise) -> [(answer replacing the solution, words expected in the message)]
@@ -480,7 +489,13 @@ WRONG = {
         ("return k * k * c_in * c_out + c_out", "one bias if bias=True"),
         ("return k * k * c_in + (c_out if bias else 0)", "416"),
     ],
-    ("05", 4): [
+    ("05b", 1): [
+        ("return kernel * gamma, gamma * (bias - mean) + beta", "sqrt(var + eps)"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a, a * bias + beta", "scale * (bias - mean) + beta"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a[:, None], a * (bias - mean) + beta", "LAST axis"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a, (bias - mean) / a + beta", "scale * (bias - mean) + beta"),
+    ],
+    ("05b", 2): [
         ("params = k * k * c_in + c_in + c_in * c_out + c_out\n"
          "macs = h * w * (k * k * c_in + c_in * c_out)\nreturn params, macs", "(no bias)"),
         ("params = k * k * c_in + c_in * c_out + c_out\n"
