@@ -47,6 +47,7 @@ LESSONS = {
     "03": "03_neural_networks.ipynb",
     "04": "04_overfitting_regularization.ipynb",
     "05": "05_cnn.ipynb",
+    "05b": "05b_cnn_architectures.ipynb",
     "06": "06_rnn_lstm.ipynb",
     "07": "07_pruning.ipynb",
     "08": "08_quantization.ipynb",
@@ -131,6 +132,8 @@ def setup_01(nb, number):
     if number == 2:
         run(exercises(nb)[1][0], ns)  # the split of exercise 1
         run(python(code_cell(nb, "from sklearn.tree import DecisionTreeClassifier")), ns)
+    if number == 3:  # the hidden Markov model and its brute-force enumeration
+        run(python(code_cell(nb, "STATES = [")), ns)
     return ns
 
 
@@ -147,7 +150,7 @@ def setup_03(nb, number):
     if number == 2:
         run(python(code_cell(nb, "(W1, b1), (W2, b2) = nn.init_params")), ns)
         run(python(code_cell(nb, "dz2 = 2 * (z2 - Y) / n")), ns)
-    if number == 3:
+    if number == 4:
         run_defs(python(code_cell(nb, "saddle = gd.BUMPY_SADDLE")), ns, "saddle", "global_min", "local_min")
     return ns
 
@@ -173,7 +176,15 @@ def setup_05(nb, number):
         run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
         run(python(code_cell(nb, "example = x_test[")), ns)
         run(python(code_cell(nb, "by_keras = layer(")), ns)
-    if number == 4:
+    return ns
+
+
+def setup_05b(nb, number):
+    ns = run(python(code_cell(nb, "import labkit  # first")), {})
+    run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
+    if number == 1:
+        run(python(code_cell(nb, "conv_bn = keras.Model(")), ns)
+    if number == 2:
         run_defs(python(code_cell(nb, "def measured(")), ns, "measured")
     return ns
 
@@ -286,7 +297,7 @@ def setup_11(nb, number):
 
 
 SETUP = {"00": setup_00, "01": setup_01, "02": setup_02, "03": setup_03, "04": setup_04,
-         "05": setup_05, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
+         "05": setup_05, "05b": setup_05b, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
          "11": setup_11}
 
 # Wrong answers: (lesson, exercise) -> [(answer replacing the solution, words expected in the message)]
@@ -325,6 +336,14 @@ WRONG = {
          "           for d in range(1, 6)}\nbest_depth = 3", "depths 1, 2, ..., 8"),
     ],
     ("01", 3): [
+        ('steps, n = len(obs), len(start)\nbest = np.zeros((steps, n))\nback = np.zeros((steps, n), dtype=int)\nbest[0] = start * emit[:, obs[0]]\nfor t in range(1, steps):\n    table = best[t - 1][:, None] * trans\n    back[t] = table.argmax(axis=0)\n    best[t] = table.max(axis=0) * emit[:, obs[t]]\npath = [int(best[-1].argmax())]\nfor t in range(steps - 1, 0, -1):\n    path.append(int(back[t, path[-1]]))\n' + "return path, float(best[-1].max())", "reverse"),
+        ('steps, n = len(obs), len(start)\nbest = np.zeros((steps, n))\nback = np.zeros((steps, n), dtype=int)\nbest[0] = start * emit[:, obs[0]]\nfor t in range(1, steps):\n    table = best[t - 1][:, None] * trans\n    back[t] = table.argmax(axis=0)\n    best[t] = table.max(axis=0) * emit[:, obs[t]]\npath = [int(best[-1].argmax())]\nfor t in range(steps - 1, 0, -1):\n    path.append(int(back[t, path[-1]]))\n' + "return path[::-1], float(best[-1].sum())", "not the sum"),
+        ('steps, n = len(obs), len(start)\nbest = np.zeros((steps, n))\nback = np.zeros((steps, n), dtype=int)\nbest[0] = start * emit[:, obs[0]]\nfor t in range(1, steps):\n    table = best[t - 1][:, None] * trans\n    back[t] = table.argmax(axis=0)\n    best[t] = table.max(axis=0) * emit[:, obs[t]]\npath = [int(best[-1].argmax())]\nfor t in range(steps - 1, 0, -1):\n    path.append(int(back[t, path[-1]]))\n'.replace("n = len(obs), len(start)", "n = len(obs), 2") + "return path[::-1], float(best[-1].max())",
+         "any number of states"),
+        ("path = [int(np.argmax(start * emit[:, o])) for o in obs]\n"
+         "return path, float(np.prod([start[s] * emit[s, o] for s, o in zip(path, obs)]))", "trans at every step"),
+    ],
+    ("01", 4): [
         ("raw_bytes_per_hour = 119 * 6 * 3600\nlabel_bytes_per_hour = 360", "bytes per value"),
         ("raw_bytes_per_hour = 119 * 6 * 4 * 3600\nlabel_bytes_per_hour = 3600", "360 gestures"),
     ],
@@ -355,6 +374,15 @@ WRONG = {
          "    slope, offset = slope - lr * d_slope, offset - lr * d_offset\n"
          "return slope, offset", "smaller last one"),
     ],
+    ("02", 4): [
+        ("return theta - lr * grad, m, s", "plain gradient descent"),
+        ("m = beta1 * m + (1 - beta1) * grad\ns = beta2 * s + (1 - beta2) * grad**2\n"
+         "return theta - lr * m / (np.sqrt(s) + eps), m, s", "1 - beta**t"),
+        ("m = beta1 * m + (1 - beta1) * grad\ns = beta2 * s + (1 - beta2) * grad\n"
+         "return theta - lr * (m / (1 - beta1**t)) / (np.sqrt(np.abs(s) / (1 - beta2**t)) + eps), m, s", "running averages"),
+        ("m = beta1 * m + (1 - beta1) * grad\ns = beta2 * s + (1 - beta2) * grad**2\n"
+         "return (theta - lr * (m / (1 - beta1**t)) / (np.sqrt(s / (1 - beta2**t)) + eps))[:2], m, s", "shape"),
+    ],
     ("03", 1): [
         (("return np.maximum(z, 0.0)", "return np.where(z > 0, 1.0, 0.1)"), "not set to 0"),
         (("return np.where(z > 0, z, 0.1 * z)", "return np.ones_like(z)"), "leaky_relu_prime"),
@@ -366,6 +394,23 @@ WRONG = {
         ("da1 = dz2 @ W2.T\ndz1 = da1 * (z1 > 0)\ndW1 = X.T @ dz1\ndb1 = dz1.sum(axis=1)", "shape"),
     ],
     ("03", 3): [
+        ("n = len(labels)\nshifted = logits - logits.max(axis=1, keepdims=True)\n"
+         "p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)\n"
+         "grad = p.copy()\ngrad[np.arange(n), labels] -= 1.0\n"
+         "return -np.sum(np.log(p[np.arange(n), labels])), grad / n", "the sum over the batch"),
+        ("n = len(labels)\np = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)\n"
+         "grad = p.copy()\ngrad[np.arange(n), labels] -= 1.0\n"
+         "return -np.mean(np.log(p[np.arange(n), labels])), grad / n", "maximum logit"),
+        ("n = len(labels)\nshifted = logits - logits.max(axis=1, keepdims=True)\n"
+         "p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)\n"
+         "grad = p.copy()\ngrad[np.arange(n), labels] -= 1.0\n"
+         "return -np.mean(np.log(p[np.arange(n), labels])), grad", "divide by n"),
+        ("n = 3\nshifted = logits - logits.max(axis=1, keepdims=True)\n"
+         "p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)\n"
+         "grad = p.copy()\ngrad[np.arange(n), labels[:n]] -= 1.0\n"
+         "return -np.mean(np.log(p[np.arange(n), labels[:n]])), grad / n", "len(labels)"),
+    ],
+    ("03", 4): [
         ("my_lr = 0.1\nmy_noise = 0.5", "more noise"),
         ("my_lr = 1.0\nmy_noise = 5.0", "at most 0.3"),
         ("my_lr = 0.1\nmy_noise = 0.0", "more noise"),
@@ -444,7 +489,13 @@ WRONG = {
         ("return k * k * c_in * c_out + c_out", "one bias if bias=True"),
         ("return k * k * c_in + (c_out if bias else 0)", "416"),
     ],
-    ("05", 4): [
+    ("05b", 1): [
+        ("return kernel * gamma, gamma * (bias - mean) + beta", "sqrt(var + eps)"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a, a * bias + beta", "scale * (bias - mean) + beta"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a[:, None], a * (bias - mean) + beta", "LAST axis"),
+        ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a, (bias - mean) / a + beta", "scale * (bias - mean) + beta"),
+    ],
+    ("05b", 2): [
         ("params = k * k * c_in + c_in + c_in * c_out + c_out\n"
          "macs = h * w * (k * k * c_in + c_in * c_out)\nreturn params, macs", "(no bias)"),
         ("params = k * k * c_in + c_in * c_out + c_out\n"

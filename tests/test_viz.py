@@ -334,6 +334,19 @@ def test_learning_rate_explorer(line):
     assert explorer.figure.axes[0].get_title().endswith("diverges")
 
 
+def test_learning_rate_title_has_the_sliders_precision(line):
+    # the log slider moves in steps of 0.05 in the exponent: 10**-0.4 = 0.398107..., shown "0.398" by the
+    # slider; the figure's title must say the same, not 0.398107
+    x, y = line
+    explorer = widgets.learning_rate_explorer(x, y, lr=0.1, steps=5, start=(-0.5, 3.5))
+    slider = explorer.controls["lr"]
+    slider.value = 10 ** -0.4
+    shown = format(slider.value, slider.readout_format)
+    assert shown == "0.398"
+    assert explorer.figure.axes[0].get_title().startswith(f"lr = {shown},")
+    assert explorer.figure.axes[0].get_legend().get_texts()[0].get_text() == f"lr = {shown}"
+
+
 def test_regularization_explorer_caches_fits():
     grid = np.linspace(0, 6, 20)
     ds = noisy_sine(n=8, seed=0)

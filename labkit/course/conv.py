@@ -13,7 +13,7 @@ can be compared with a layer directly:
 As in every deep-learning framework, "convolution" here is the cross-correlation: the kernel is
 not flipped. (Flipping it would only relabel the learned weights.)
 
-The cost formulas (:func:`conv_cost`, :func:`separable_cost`) are the ones derived in lesson 05;
+The cost formulas (:func:`conv_cost`, :func:`separable_cost`) are the ones derived in lessons 05 and 05b;
 :mod:`labkit.measure` counts the same things from a Keras model, so the two can be compared.
 """
 

@@ -41,6 +41,10 @@ __all__ = [
 #: One colour per path / class, colour-blind friendly (Okabe-Ito).
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
+#: How a learning rate is printed in titles and legends: three significant digits, the precision the
+#: learning-rate slider shows (its log scale lands on values such as 0.398107, read "0.398").
+LR_FORMAT = ".3g"
+
 # Column names of the kit's tables as a reader would say them, for axis labels (unknown names pass through).
 AXIS_LABELS = {
     "val_mse": "validation MSE", "train_mse": "training MSE", "mse": "MSE", "val_loss": "validation loss",
@@ -333,10 +337,10 @@ def plot_learning_rates(
         path = gd.gradient_descent(x, y, lr=lr, steps=steps, start=start)
         title = titles[j] if titles is not None else ""
         status = "diverges" if path.diverged else f"cost {path.final_cost:.3f}"
-        plot_cost_contour(x, y, {f"lr = {lr:g}": path}, slope_range, offset_range, ax=axes[0, j],
-                          title=f"{title + ': ' if title else ''}lr = {lr:g}, {status}")
+        plot_cost_contour(x, y, {f"lr = {lr:{LR_FORMAT}}": path}, slope_range, offset_range, ax=axes[0, j],
+                          title=f"{title + ': ' if title else ''}lr = {lr:{LR_FORMAT}}, {status}")
         axes[0, j].legend().set_visible(False)
-        plot_cost_curves({f"lr = {lr:g}": path}, ax=axes[1, j], minimum=best)
+        plot_cost_curves({f"lr = {lr:{LR_FORMAT}}": path}, ax=axes[1, j], minimum=best)
         axes[1, j].legend().set_visible(False)
         axes[1, j].set_ylim(1e-6, 1e3)
         axes[1, j].set_title(f"cost - minimum after {steps} updates: {path.final_cost - best:.2g}")

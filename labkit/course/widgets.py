@@ -108,7 +108,7 @@ def learning_rate_explorer(
     """A learning-rate slider (log scale, 0.001 to 1) and a steps slider over gradient descent on the line."""
     controls = {
         "lr": W.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.05, description="learning rate",
-                               readout_format=".3f", style={"description_width": "initial"},
+                               readout_format=viz.LR_FORMAT, style={"description_width": "initial"},
                                layout=W.Layout(width="480px")),
         "steps": W.IntSlider(value=steps, min=1, max=200, step=1, description="steps",
                              style={"description_width": "initial"}, layout=W.Layout(width="480px")),
