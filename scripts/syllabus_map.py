@@ -32,6 +32,8 @@ NOTEBOOKS = ROOT / "notebooks"
 MAP = ROOT / "instructor" / "map.md"
 
 STATUSES = ("taught", "partly", "not yet")
+LESSON_NUMBER = r"\d\d[a-z]?"  # "05", or "05b" for the second half of a split lesson
+LESSON_FILE = re.compile(rf"({LESSON_NUMBER})_.*\.ipynb")
 ISSUES = {16: "the capstone issue 16", 17: "issue 17"}
 TOPIC_KEYS = {"topic", "status", "lesson", "heading", "issue", "missing", "note", "watch", "watch_text"}
 FIX = f"fix {TABLE.relative_to(ROOT)} (its first lines say what each field means)"
@@ -66,12 +68,16 @@ def _slug(text: str) -> str:
 
 
 def read_lessons(folder: Path) -> dict[str, Lesson]:
-    """Every notebooks/NN_*.ipynb with the headings of its markdown cells, in order."""
+    """Every notebooks/NN_*.ipynb (or NNx_*, a lesson split in two: 05 and 05b) with the headings of its
+    markdown cells, in order."""
     import nbformat
 
     lessons: dict[str, Lesson] = {}
-    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
-        number = path.name[:2]
+    for path in sorted(folder.glob("[0-9][0-9]*_*.ipynb")):
+        named = LESSON_FILE.match(path.name)
+        if not named:  # 05_x.ipynb and 05b_x.ipynb are lessons; 05x1_x.ipynb or 123_x.ipynb are not
+            continue
+        number = named.group(1)
         if number in lessons:
             raise LabkitError(f"{lessons[number].path.name} and {path.name} both have the number {number}; "
                               "give each lesson its own number")
@@ -143,10 +149,10 @@ def _check_topic(t, where: str) -> None:
     if status == "not yet" and placed:
         raise LabkitError(f"{name}: a 'not yet' topic has no lesson or heading; give it `status: partly` or "
                           f"`taught`, or remove them")
-    if status != "not yet" and not (isinstance(t.get("lesson"), str) and re.fullmatch(r"\d\d", t["lesson"])
+    if status != "not yet" and not (isinstance(t.get("lesson"), str) and re.fullmatch(LESSON_NUMBER, t["lesson"])
                                     and isinstance(t.get("heading"), str) and t["heading"].strip()):
-        raise LabkitError(f"{name}: a {status!r} topic needs `lesson: \"NN\"` (quoted, two digits) and the "
-                          f"`heading:` text of its section")
+        raise LabkitError(f"{name}: a {status!r} topic needs `lesson: \"NN\"` (quoted, two digits; \"05b\" for a "
+                          f"split lesson's second half) and the `heading:` text of its section")
     if status == "taught" and ("issue" in t or "missing" in t):
         raise LabkitError(f"{name}: a taught topic has no `issue` or `missing`; make it `partly`, or remove them")
     if status != "taught" and t.get("issue") not in ISSUES:

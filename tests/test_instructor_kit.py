@@ -14,8 +14,12 @@ PAGES = sorted(KIT.glob("*.md"))
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
+NUMBER = r"\d\d[a-z]?"  # a lesson's number: "05", or "05b" for the second half of a split lesson
+
+
 def _lessons() -> dict[str, Path]:
-    return {p.name[:2]: p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
+    return {m.group(1): p for p in paths if (m := re.fullmatch(rf"({NUMBER})_.*\.ipynb", p.name))}
 
 
 def _text(path: Path, markdown_only: bool = False) -> str:
@@ -87,7 +91,7 @@ def test_every_glossary_term_is_in_the_lesson_it_names():
     texts = {}
     for term, meaning, where in rows:
         assert meaning and len(meaning) < 330, f"{term}: a sentence or two"
-        m = re.match(r"\[(\d\d)\]\(\.\./notebooks/(.+?)\)", where)
+        m = re.match(rf"\[({NUMBER})\]\(\.\./notebooks/(.+?)\)", where)
         if m:
             number, name = m.groups()
             assert lessons[number].name == name
@@ -119,12 +123,12 @@ def _estimated_minutes(path: Path) -> int:
 
 def _readme_run_seconds() -> dict[str, int]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return {n: int(s) for n, s in re.findall(r"^\| (\d\d) [^|]+\| [^|]+\| (\d+) s \|$", readme, re.MULTILINE)}
+    return {n: int(s) for n, s in re.findall(rf"^\| ({NUMBER}) [^|]+\| [^|]+\| (\d+) s \|$", readme, re.MULTILINE)}
 
 
 def test_the_schedule_quotes_each_lessons_estimate_and_measured_run_time():
     text = (KIT / "schedule.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| \[(\d\d)\]\(\.\./notebooks/[^)]+\) [^|]+\| (\d+) min[^|]*\| (\d+) s \|", text, re.MULTILINE)
+    rows = re.findall(rf"^\| \[({NUMBER})\]\(\.\./notebooks/[^)]+\) [^|]+\| (\d+) min[^|]*\| (\d+) s \|", text, re.MULTILINE)
     lessons, runs = _lessons(), _readme_run_seconds()
     assert sorted(n for n, _, _ in rows) == sorted(lessons), "one row per lesson in the schedule's lesson table"
     for number, minutes, seconds in rows:

@@ -30,7 +30,7 @@ def test_the_committed_map_is_what_the_table_and_the_lessons_give():
 def test_every_section_the_map_names_is_a_heading_in_the_cell_it_gives():
     """Read back from map.md itself, checked against the notebooks with nbformat (not the script's parser)."""
     text = (ROOT / "instructor" / "map.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| .+? \| \[(\d\d)\]\(\.\./notebooks/([^)#]+)\) \| (\d+) \| \[(.+?)\]\(\.\./notebooks/([^)#]+)#([^)]*)\) \| "
+    rows = re.findall(r"^\| .+? \| \[(\d\d[a-z]?)\]\(\.\./notebooks/([^)#]+)\) \| (\d+) \| \[(.+?)\]\(\.\./notebooks/([^)#]+)#([^)]*)\) \| "
                       r"(taught|partly: .+?) \|$", text, re.MULTILINE)
     taught = len(re.findall(r"\| taught \|$", text, re.MULTILINE))
     partly = len(re.findall(r"\| partly: ", text))
@@ -162,9 +162,40 @@ def test_every_problem_of_the_table_is_reported_at_once(tmp_path):
     assert "'Gradient descent'" in message and "'Momentum' is marked 'not yet'" in message
 
 
+def test_a_split_lesson_05b_is_a_lesson_of_its_own(tmp_path):
+    """Lesson 05 was split into 05 and 05b: 05b_*.ipynb has its own number, map rows and sections."""
+    _lesson(tmp_path / "nb", ["1. Convolution"])
+    (tmp_path / "nb" / "01_a_lesson.ipynb").rename(tmp_path / "nb" / "05_cnn.ipynb")
+    _lesson(tmp_path / "nb", ["1. Batch normalisation", "2. Detectors"])
+    (tmp_path / "nb" / "01_a_lesson.ipynb").rename(tmp_path / "nb" / "05b_cnn_architectures.ipynb")
+    # not lessons: three digits, or a number with two letters
+    for name in ("123_extra.ipynb", "05bb_extra.ipynb"):
+        (tmp_path / "nb" / name).write_bytes((tmp_path / "nb" / "05_cnn.ipynb").read_bytes())
+    assert list(sm.read_lessons(tmp_path / "nb")) == ["05", "05b"]
+    table = _table(tmp_path / "t.yml", """\
+        - topic: Batch normalisation
+          status: taught
+          lesson: "05b"
+          heading: 1. Batch normalisation
+        - topic: Object detection
+          status: not yet
+          issue: 17
+          watch: ["detector"]
+        """)
+    with pytest.raises(LabkitError) as e:  # a heading of 05b teaches a 'not yet' topic: found like any other
+        sm.build(table, tmp_path / "nb")
+    assert '`lesson: "05b"`, `heading: "2. Detectors"`' in str(e.value)
+    table.write_text(table.read_text().split("        - topic: Object")[0])
+    text = sm.build(table, tmp_path / "nb")
+    assert ("| Batch normalisation | [05b](../notebooks/05b_cnn_architectures.ipynb) | 2 | [1. Batch normalisation]"
+            "(../notebooks/05b_cnn_architectures.ipynb#1-batch-normalisation) | taught |") in text
+    assert "| [05b](../notebooks/05b_cnn_architectures.ipynb) 01 — A lesson | 4: 2. Detectors |" in text
+
+
 @pytest.mark.parametrize("topic, complaint", [
     ('- topic: T\n  status: taught\n  lesson: "01"\n', "needs `lesson: \"NN\"`"),
     ('- topic: T\n  status: taught\n  lesson: 1\n  heading: 1. Gradient descent\n', "needs `lesson: \"NN\"`"),
+    ('- topic: T\n  status: taught\n  lesson: "1b"\n  heading: 1. Gradient descent\n', "needs `lesson: \"NN\"`"),
     ("- topic: T\n  status: not yet\n  watch: [x]\n", "needs `issue:` 16 or 17"),
     ("- topic: T\n  status: not yet\n  issue: 17\n", "needs `watch:` patterns"),
     ('- topic: T\n  status: partly\n  lesson: "01"\n  heading: 1. Gradient descent\n  issue: 17\n  watch: [x]\n',
