@@ -5,12 +5,14 @@ Every loader returns a :class:`Dataset` of plain numpy arrays that unpacks as
 ``x, y, info = make_gestures()``.
 """
 
-from labkit.datasets.base import Dataset, DatasetInfo
+from labkit.datasets.augment import augment_dataset
+from labkit.datasets.base import Dataset, DatasetInfo, concat_datasets, split_by_person
 from labkit.datasets.gestures import (
     ACCEL_RANGE_G,
     CHANNELS,
     DEFAULT_CLASSES,
     GESTURES,
+    GRIPS,
     GYRO_RANGE_DPS,
     SAMPLE_RATE_HZ,
     SENSOR_LIMITS,
@@ -33,6 +35,7 @@ from labkit.datasets.images import (
     load_fashion_mnist,
     load_image_data,
 )
+from labkit.datasets.streams import IDLE, make_gesture_stream, make_idle
 from labkit.datasets.toy import moons, noisy_line, noisy_sine, spiral
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_CLASSES",
     "GESTURES",
+    "GRIPS",
+    "IDLE",
     "GYRO_RANGE_DPS",
     "SAMPLE_RATE_HZ",
     "SAMPLES_PER_GESTURE",
@@ -54,10 +59,15 @@ __all__ = [
     "load_fashion_mnist",
     "load_image_data",
     "DatasetInfo",
+    "augment_dataset",
+    "concat_datasets",
     "count_gestures",
     "load_gesture_csv",
     "load_gestures",
     "make_gestures",
+    "make_gesture_stream",
+    "make_idle",
+    "split_by_person",
     "normalize_imu",
     "moons",
     "noisy_line",

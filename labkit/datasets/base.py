@@ -52,11 +52,16 @@ class Dataset:
     """Features ``x`` (first axis = samples), targets ``y`` and their :class:`DatasetInfo`.
 
     Unpacks like a tuple so lessons can write ``x, y, info = make_gestures()``.
+
+    ``groups`` (optional) says who or what each sample came from, one integer per sample aligned
+    with ``y`` — for gestures, the person who made it. It is what scikit-learn's group splitters
+    take (``LeaveOneGroupOut().split(ds.x, ds.y, ds.groups)``); :func:`split_by_person` uses it.
     """
 
     x: np.ndarray
     y: np.ndarray
     info: DatasetInfo
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x)
@@ -83,6 +88,13 @@ class Dataset:
                     f"{self.info.name}: class indices must lie in 0..{n_classes - 1} "
                     f"(one per class name), got {self.y.min()}..{self.y.max()}"
                 )
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+            if self.groups.shape != self.y.shape or (len(self.groups) and not np.issubdtype(self.groups.dtype, np.integer)):
+                raise DatasetError(
+                    f"{self.info.name}: groups must be one integer per sample (shape {self.y.shape}), "
+                    f"got shape {self.groups.shape} and dtype {self.groups.dtype}"
+                )
 
     def __len__(self) -> int:
         return len(self.x)
@@ -92,9 +104,10 @@ class Dataset:
 
     def __repr__(self) -> str:
         # The default dataclass repr would print every array element in a notebook.
+        groups = "" if self.groups is None else f", groups={len(np.unique(self.groups))}"
         return (
             f"Dataset(name={self.info.name!r}, task={self.info.task!r}, "
-            f"x={self.x.shape} {self.x.dtype}, y={self.y.shape} {self.y.dtype})"
+            f"x={self.x.shape} {self.x.dtype}, y={self.y.shape} {self.y.dtype}{groups})"
         )
 
     def split(
@@ -136,4 +149,55 @@ class Dataset:
         return self._take(train), self._take(val), self._take(test)
 
     def _take(self, idx: np.ndarray) -> Dataset:
-        return Dataset(self.x[idx], self.y[idx], self.info)
+        return Dataset(self.x[idx], self.y[idx], self.info, None if self.groups is None else self.groups[idx])
+
+    def take(self, idx) -> Dataset:
+        """The samples at ``idx`` (indices or a boolean mask), with their groups and the same info."""
+        idx = np.asarray(idx)
+        if idx.dtype == bool and idx.shape != self.y.shape:
+            raise DatasetError(f"{self.info.name}: a boolean mask must have one entry per sample ({len(self)}), "
+                               f"got shape {idx.shape}")
+        if idx.dtype != bool and not np.issubdtype(idx.dtype, np.integer) and idx.size:
+            raise DatasetError(f"{self.info.name}: take() needs integer indices or a boolean mask, got dtype {idx.dtype}")
+        return self._take(idx)
+
+
+def split_by_person(ds: Dataset, test_people) -> tuple[Dataset, Dataset]:
+    """``(train, test)``: the samples of the people in ``test_people`` are the test set, everyone
+    else's the training set — the honest test of a gesture model, which meets new people, not new
+    repetitions of its trainers. Needs ``ds.groups`` (person per sample, as ``make_gestures`` gives).
+    """
+    if ds.groups is None:
+        raise DatasetError(
+            f"{ds.info.name} has no person per sample (Dataset.groups is None); make_gestures sets it, "
+            "load_gestures(..., person=N) sets it for one student's recordings"
+        )
+    people = np.atleast_1d(np.asarray(test_people))
+    if not people.size or not np.issubdtype(people.dtype, np.integer):
+        raise DatasetError(f"test_people must be one or more integer person ids, got {test_people!r}")
+    known = np.unique(ds.groups)
+    missing = sorted(set(people.tolist()) - set(known.tolist()))
+    if missing:
+        raise DatasetError(f"test_people {missing} are not in {ds.info.name}; its people are {known.tolist()}")
+    test = np.isin(ds.groups, people)
+    if test.all():
+        raise DatasetError(f"test_people {people.tolist()} are all the people in {ds.info.name}: nobody is left to train on")
+    return ds._take(np.flatnonzero(~test)), ds._take(np.flatnonzero(test))
+
+
+def concat_datasets(*parts: Dataset) -> Dataset:
+    """One Dataset from several with the same classes and sample shape (e.g. each student's
+    recordings loaded with its own ``person``); ``groups`` are kept when every part has them."""
+    if not parts:
+        raise DatasetError("concat_datasets needs at least one Dataset")
+    first = parts[0]
+    for k, d in enumerate(parts[1:], 1):
+        if d.info.class_names != first.info.class_names or d.x.shape[1:] != first.x.shape[1:]:
+            raise DatasetError(
+                f"part {k} has classes {d.info.class_names} and samples of shape {d.x.shape[1:]}, part 0 "
+                f"{first.info.class_names} and {first.x.shape[1:]}; they must match to be joined"
+            )
+    groups = None
+    if all(d.groups is not None for d in parts):
+        groups = np.concatenate([d.groups for d in parts])
+    return Dataset(np.concatenate([d.x for d in parts]), np.concatenate([d.y for d in parts]), first.info, groups)

@@ -199,15 +199,198 @@ def _simulate(
         phase = rng.uniform(0, 2 * np.pi, (m, 1, 3))
         part += rng.normal(0.0, size, (m, 1, 3)) * envelope * np.sin(2 * np.pi * freq * seconds + phase)
     signal = _imu_readings(pos, ang, _rotation(tilt[:, 0], tilt[:, 1], tilt[:, 2]))
+    return _sense_and_trigger(signal, noise, rng)
 
+
+# ---------------------------------------------------------------------------------------------
+# Calibrated people (the default): grips, start and end poses and styles as real recordings show them
+#
+# Real Nano 33 BLE Sense recordings (punch and flex, 4 people) differ from the simple model above in
+# ways that decide whether a model works for a new person: people hold the board flat, tilted or
+# upside down, with its X or its Y axis along the forearm; a punch swings the fist about the vertical
+# (or, for some, the lateral) axis as much as it pushes it forward; many end a gesture in another pose
+# than they started (the arm left out, the forearm left up), so the board's orientation in the last
+# samples differs per class *and* per person; and peaks are gentler (median 2.2-3.9 g per person).
+# Each person below is one draw of those habits; every repetition varies a little around them.
+
+
+def _axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+    """Rotation by ``angle`` (radians, any shape) about world axis 0 (X), 1 (Y) or 2 (Z): (..., 3, 3)."""
+    c, s = np.cos(angle), np.sin(angle)
+    one, zero = np.ones_like(angle), np.zeros_like(angle)
+    i, j = [k for k in range(3) if k != axis]
+    rows = [[None] * 3 for _ in range(3)]
+    rows[axis][axis] = one
+    rows[axis][i] = rows[axis][j] = rows[i][axis] = rows[j][axis] = zero
+    rows[i][i], rows[i][j], rows[j][i], rows[j][j] = c, -s, s, c
+    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def _out_and_hold(u: np.ndarray, hold: np.ndarray, rise: float = 0.5) -> np.ndarray:
+    """0 -> 1 over the first ``rise`` of the time, then back to ``hold`` (1 = stays out, 0 = returns)."""
+    first = _smootherstep(np.clip(u / rise, 0.0, 1.0))
+    back = _smootherstep(np.clip((u - rise) / (1 - rise), 0.0, 1.0))
+    return first - (1 - hold) * back
+
+
+# The fraction of people with each habit (drawn per person). Grips: how the board sits in the hand,
+# as a roll about the forearm after the board's X or Y axis is turned along it.
+GRIPS = ("flat", "tilted", "upside down")
+_GRIP_P = (0.45, 0.30, 0.25)
+# One of the 4 recorded people punched on aX/gY, the rest on aY/gZ: the board's X axis along the
+# forearm and a punch arcing downwards (about the lateral axis) rather than inwards (the vertical).
+_P_X_ALONG_FOREARM = 0.25
+
+
+def _share(rng: np.random.Generator, n: int, p: Sequence[float]) -> np.ndarray:
+    """A category per person, each category given to n * p[k] people (rounded at random, so
+    that even a few people keep the recorded mix), in random order. Systematic sampling."""
+    points = rng.random() + np.arange(n)
+    return rng.permutation(np.searchsorted(np.cumsum(p) * n, points, side="right").clip(0, len(p) - 1))
+
+
+def _either(rng: np.random.Generator, n: int, p: float, a: tuple[float, float], b: tuple[float, float]) -> np.ndarray:
+    """Per person: uniform in range ``a`` with probability ``p``, else in range ``b`` (two habits)."""
+    return np.where(rng.random(n) < p, rng.uniform(*a, n), rng.uniform(*b, n))
+
+
+def _draw_people(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each person's habits: grip, pose, amplitude, speed and how they end each gesture."""
+    grip = _share(rng, n, _GRIP_P)
+    side = rng.choice([-1.0, 1.0], size=n)
+    roll = np.select(
+        [grip == 0, grip == 1], [rng.normal(0, np.radians(6), n), side * np.radians(rng.uniform(15, 30, n))],
+        np.pi + rng.normal(0, np.radians(6), n),
+    )
+    x_along = _share(rng, n, (1 - _P_X_ALONG_FOREARM, _P_X_ALONG_FOREARM)) == 1
+    return {
+        "grip": grip,
+        "grip_roll": roll,
+        "grip_yaw": np.where(x_along, 0.0, -np.pi / 2) + rng.normal(0, np.radians(8), n),
+        "grip_pitch": rng.normal(0, np.radians(8), n),
+        "start_pitch": np.radians(rng.uniform(-20, 15, n)),  # negative: the forearm points a little up
+        "amp": rng.uniform(0.85, 1.45, n),
+        "speed": rng.uniform(0.8, 1.25, n),  # multiplies the duration
+        "punch_lateral": x_along,
+        "punch_hold": _either(rng, n, 0.5, (0.7, 1.0), (0.0, 0.3)),  # how far the fist stays out at the end
+        "punch_twist": np.radians(rng.uniform(10, 25, n)) * rng.choice([-1.0, 1.0], size=n),
+        "flex_hold": _either(rng, n, 0.7, (0.8, 1.0), (0.0, 0.3)),  # how far the forearm stays up at the end
+        "flex_curl": np.radians(rng.uniform(85, 115, n)),
+        "flex_supination": rng.uniform(0.0, 0.6, n),  # forearm roll per radian of curl
+    }
+
+
+def _grip_rotation(people: dict[str, np.ndarray], persons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Board -> world at the start of a repetition: the person's grip and forearm pose, jittered."""
+    m = len(persons)
+    jitter = np.radians(5.0)
+    yaw = people["grip_yaw"][persons] + rng.normal(0, jitter, m)
+    roll = people["grip_roll"][persons] + rng.normal(0, jitter, m)
+    pitch = people["grip_pitch"][persons] + rng.normal(0, jitter, m)
+    pose = people["start_pitch"][persons] + rng.normal(0, jitter, m)
+    return _axis_rotation(1, pose) @ _axis_rotation(1, pitch) @ _axis_rotation(0, roll) @ _axis_rotation(2, yaw)
+
+
+def _style(people: dict[str, np.ndarray], persons: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One repetition's style parameters, (m, 1) each: the person's habits, varied a little."""
+    m = len(persons)
+
+    def vary(key, sd, lo=-np.inf, hi=np.inf):
+        return np.clip(people[key][persons] + rng.normal(0, sd, m), lo, hi)[:, None].astype(float)
+
+    return {
+        "lateral": people["punch_lateral"][persons][:, None],
+        # A slower person reaches further: their punch's acceleration is set by its amplitude alone.
+        "reach": people["speed"][persons][:, None] ** 2,
+        "punch_hold": vary("punch_hold", 0.1, 0, 1),
+        "punch_twist": vary("punch_twist", 0.1),
+        "flex_hold": vary("flex_hold", 0.1, 0, 1),
+        "flex_curl": vary("flex_curl", 0.1),
+        "flex_supination": vary("flex_supination", 0.1, 0, None),
+    }
+
+
+def _punch_real(u, amp, style, rng):
+    """Jab 10-25 cm, the fist swinging ~30-55 degrees about the vertical axis (a hook) or, for some
+    people, the lateral axis (downwards), turning as it goes; the fist may stay out. The path curves
+    with the swing (the fist moves where it points), so the push stays along the forearm's axis."""
+    out = _out_and_hold(u, style["punch_hold"])
+    arc = np.radians(rng.uniform(30, 55, size=(len(u), 1))) * amp * out
+    lateral = style["lateral"]
+    pitch, yaw = np.where(lateral, arc, 0.15 * arc), np.where(lateral, 0.15 * arc, arc)
+    ang = np.stack([style["punch_twist"] * out, pitch, yaw], -1)
+    heading = np.stack([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)], -1)
+    path = 0.13 * style["reach"] * amp * out  # distance along the path, out and (partly) back
+    step = np.diff(path, axis=1, prepend=path[:, :1])
+    pos = np.cumsum(step[..., None] * heading, axis=1)
+    pos[..., 2] += 0.03 * amp * out
+    return pos, ang
+
+
+def _flex_real(u, amp, style, rng):
+    """Arm curl: the forearm (30 cm) pitches up ~85-125 degrees about the elbow, the wrist turning
+    outwards with it; some people leave the forearm up at the end."""
+    theta = style["flex_curl"] * (0.75 + 0.25 * amp) * _out_and_hold(u, style["flex_hold"])
+    zero = np.zeros_like(u)
+    pos = 0.30 * np.stack([np.cos(theta) - 1.0, zero, np.sin(theta)], axis=-1)
+    ang = np.stack([style["flex_supination"] * theta, -theta, zero], axis=-1)
+    return pos, ang
+
+
+# Calibrated trajectories where the simple ones differ; wave, circle and updown keep their motion
+# (no recordings to calibrate them against) but get the people's grips, poses and amplitudes.
+_REAL_GESTURES = {"punch": (0.40, _punch_real), "flex": (1.0, _flex_real)}
+
+
+def _gesture_motion(
+    name: str, persons: np.ndarray, people: dict[str, np.ndarray], t: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hand's position and orientation, (m, len(t), 3) each, for one calibrated repetition per
+    entry of ``persons``; ``t`` counts samples from the start of the movement. Also the durations (s)."""
+    m = len(persons)
+    if name in _REAL_GESTURES:
+        duration_s, fn = _REAL_GESTURES[name]
+        style = _style(people, persons, rng)
+        trajectory = lambda u, a, r: fn(u, a, style, r)  # noqa: E731
+    else:
+        duration_s, trajectory = GESTURES[name]
+    amp = people["amp"][persons] * rng.normal(1.0, 0.1, m)
+    duration = duration_s * people["speed"][persons] * rng.normal(1.0, 0.1, m)
+    u = np.clip(t / (duration[:, None] * SAMPLE_RATE_HZ), 0.0, 1.0)
+    pos, ang = trajectory(u, amp[:, None], rng)
+    seconds = (u * duration[:, None])[..., None]
+    envelope = _envelope(u, ramp=0.3)[..., None]
+    # A smaller wobble than the simple model's: recorded gyroscopes follow the gesture's own axes.
+    for part, size in ((pos, 0.5 * _WOBBLE_M), (ang, 0.4 * _WOBBLE_RAD)):
+        freq = rng.uniform(0.5, 2.5, (m, 1, 3))
+        phase = rng.uniform(0, 2 * np.pi, (m, 1, 3))
+        part += rng.normal(0.0, size, (m, 1, 3)) * envelope * np.sin(2 * np.pi * freq * seconds + phase)
+    return pos, ang, duration
+
+
+def _simulate_real(
+    name: str,
+    persons: np.ndarray,
+    people: dict[str, np.ndarray],
+    noise: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated counterpart of :func:`_simulate`: same sensor, other people."""
+    pos, ang, _ = _gesture_motion(name, persons, people, np.arange(_SIM_LEN) - _PRE_ROLL, rng)
+    signal = _imu_readings(pos, ang, _grip_rotation(people, persons, rng))
+    return _sense_and_trigger(signal, noise, rng)
+
+
+def _sense_and_trigger(signal: np.ndarray, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sensor noise and saturation, then the capture sketch's trigger: (windows, which triggered)."""
+    m = len(signal)
     scale = noise * np.array([_ACCEL_NOISE_G] * 3 + [_GYRO_NOISE_DPS] * 3)
-    signal += rng.normal(size=signal.shape) * scale
+    signal = signal + rng.normal(size=signal.shape) * scale
     limit = np.array([ACCEL_RANGE_G] * 3 + [GYRO_RANGE_DPS] * 3)
     signal = np.clip(signal, -limit, limit)  # the sensor saturates at its configured range
-
     over = np.abs(signal[..., :3]).sum(axis=-1) >= TRIGGER_G
     start = over.argmax(axis=1)
-    ok = over.any(axis=1) & (start + SAMPLES_PER_GESTURE <= _SIM_LEN)
+    ok = over.any(axis=1) & (start + SAMPLES_PER_GESTURE <= signal.shape[1])
     start = np.where(ok, start, 0)
     rows = start[:, None] + np.arange(SAMPLES_PER_GESTURE)
     return signal[np.arange(m)[:, None], rows], ok
@@ -245,14 +428,30 @@ def make_gestures(
     n_people: int = 8,
     noise: float = 1.0,
     seed: int = 0,
+    calibrated: bool = False,
+    idle: bool = False,
 ) -> Dataset:
-    """Synthetic IMU gestures in the capture sketch's format, shuffled.
+    """Synthetic IMU gestures in the capture sketch's format, shuffled, with the person of each.
 
     Each gesture comes from one of ``n_people`` persons, who each have their own amplitude,
-    speed and way of holding the board (tilted up to 25 degrees per axis); every repetition
-    then varies a little around that. ``noise`` scales the white sensor noise
-    (0.02 g, 2 deg/s). A repetition too gentle to cross the trigger is done again, as in a
-    real capture session.
+    speed and way of holding the board; every repetition then varies a little around that.
+    ``ds.groups`` holds the person (0 .. n_people-1) of every sample, for
+    :func:`~labkit.datasets.split_by_person` or scikit-learn's ``LeaveOneGroupOut``.
+    ``noise`` scales the white sensor noise (0.02 g, 2 deg/s). A repetition too gentle to
+    cross the trigger is done again, as in a real capture session.
+
+    ``calibrated=True`` draws people as real Nano 33 BLE Sense recordings show them:
+    the board held flat, tilted or upside down, with its X or Y axis along the forearm; punches
+    that swing as much as they push (peaks 2-4 g, rarely saturating); gestures that may end in
+    another pose than they started (``info.truth['people']`` lists each person's habits).
+    A model trained on one set of people and tested on another meets what it meets on real
+    people; use it with :func:`~labkit.datasets.split_by_person`. ``calibrated=False`` (still the
+    default, which the lessons' stored results use) is the earlier, simpler model: the board within
+    25 degrees of flat, every gesture back at the start pose, harder punches (4.6 g, 2 % saturated).
+
+    ``idle=True`` adds a last class ``"idle"``: ``n_per_class`` windows of the same people's hands
+    between gestures (at rest in any orientation, trembling, moving the board, walking), never
+    crossing the trigger (see :func:`labkit.datasets.make_idle`). It needs ``calibrated=True``.
     """
     classes = tuple(classes)
     unknown = [c for c in classes if c not in GESTURES]
@@ -265,28 +464,47 @@ def make_gestures(
             f"need n_per_class >= 1, n_people >= 1 and noise >= 0, "
             f"got n_per_class={n_per_class}, n_people={n_people}, noise={noise}"
         )
+    if idle and not calibrated:
+        raise DatasetError("idle=True needs calibrated=True: the idle windows use the calibrated people's grips")
     rng = np.random.default_rng(seed)
-    max_tilt = np.radians(_MAX_HAND_TILT_DEG)
-    people = {
-        "amp": rng.uniform(0.8, 1.2, n_people),
-        "speed": rng.uniform(0.8, 1.25, n_people),  # multiplies the duration
-        "tilt": rng.uniform(-max_tilt, max_tilt, (n_people, 3)),
-    }
+    if calibrated:
+        people = _draw_people(n_people, rng)
+        simulate = _simulate_real
+    else:
+        max_tilt = np.radians(_MAX_HAND_TILT_DEG)
+        people = {
+            "amp": rng.uniform(0.8, 1.2, n_people),
+            "speed": rng.uniform(0.8, 1.25, n_people),  # multiplies the duration
+            "tilt": rng.uniform(-max_tilt, max_tilt, (n_people, 3)),
+        }
+        simulate = _simulate
     x = np.empty((len(classes) * n_per_class, SAMPLES_PER_GESTURE, len(CHANNELS)), dtype=np.float32)
+    groups = np.empty(len(classes) * n_per_class, dtype=np.int64)
     for k, name in enumerate(classes):
         block = x[k * n_per_class : (k + 1) * n_per_class]
         persons = rng.integers(n_people, size=n_per_class)
+        groups[k * n_per_class : (k + 1) * n_per_class] = persons
         todo = np.arange(n_per_class)
         for _ in range(_MAX_RETRIES):
-            windows, ok = _simulate(name, persons[todo], people, noise, rng)
+            windows, ok = simulate(name, persons[todo], people, noise, rng)
             block[todo[ok]] = windows[ok]
             todo = todo[~ok]
             if not todo.size:
                 break
         else:  # unreachable with the built-in gestures; guards against a too-gentle new one
             raise DatasetError(f"gesture {name!r} rarely crosses the {TRIGGER_G} g trigger")
+    if idle:
+        from labkit.datasets.streams import IDLE, _idle_windows
+
+        persons = rng.integers(n_people, size=n_per_class)
+        x = np.concatenate([x, _idle_windows(persons, people, noise, rng)])
+        groups = np.concatenate([groups, persons])
+        classes = classes + (IDLE,)
     y = np.repeat(np.arange(len(classes), dtype=np.int64), n_per_class)
     order = rng.permutation(len(y))
+    truth = {"n_people": n_people, "noise": noise, "seed": seed, "calibrated": calibrated, "idle": idle}
+    if calibrated:
+        truth["people"] = _describe_people(people)
     info = _gesture_info(
         classes,
         description=(
@@ -295,9 +513,26 @@ def make_gestures(
             f"{TRIGGER_G} g trigger; accelerometer in g, gyroscope in deg/s."
         ),
         source=f"synthetic (seed={seed})",
-        truth={"n_people": n_people, "noise": noise, "seed": seed},
+        truth=truth,
     )
-    return Dataset(x[order], y[order], info)
+    return Dataset(x[order], y[order], info, groups[order])
+
+
+def _describe_people(people: dict[str, np.ndarray]) -> tuple[dict[str, object], ...]:
+    """Each simulated person's habits in words and degrees, for a lesson to show."""
+    return tuple(
+        {
+            "person": i,
+            "grip": GRIPS[int(people["grip"][i])],
+            "along_forearm": "X" if abs(people["grip_yaw"][i]) < np.pi / 4 else "Y",
+            "amplitude": round(float(people["amp"][i]), 2),
+            "duration": round(float(people["speed"][i]), 2),
+            "punch_arc": "lateral" if people["punch_lateral"][i] else "vertical",
+            "punch_stays_out": round(float(people["punch_hold"][i]), 2),
+            "flex_stays_up": round(float(people["flex_hold"][i]), 2),
+        }
+        for i in range(len(people["amp"]))
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,6 +780,7 @@ def load_gestures(
     paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike],
     classes: Sequence[str] | None = None,
     strict: bool = False,
+    person: int = 0,
 ) -> Dataset:
     """Load one capture CSV per label (label = file stem, e.g. ``punch.csv``) into a Dataset.
 
@@ -552,7 +788,13 @@ def load_gestures(
     order; with a folder, ``classes`` may also pick a subset of its files. Labels that differ
     only in case (``punch.csv``, ``Punch.CSV``) are refused, and so is anything named *.csv in
     the folder that is not a readable file. ``strict``: see :func:`load_gesture_csv`.
+
+    One folder is one student's recordings: every sample gets ``person`` (default 0) in
+    ``ds.groups``. To evaluate on people the model never saw, load each student's folder with
+    its own ``person`` and join them with :func:`~labkit.datasets.concat_datasets`.
     """
+    if isinstance(person, bool) or not isinstance(person, (int, np.integer)) or person < 0:
+        raise DatasetError(f"person must be an integer id >= 0 (whose recordings these are), got {person!r}")
     if classes is not None and (not classes or len(set(classes)) != len(classes)):
         raise DatasetError(f"classes must be distinct label names, got {tuple(classes)!r}")
     if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
@@ -599,4 +841,4 @@ def load_gestures(
         description=f"IMU gesture captures: {', '.join(f'{c}={len(a)}' for c, a in zip(names, xs))}.",
         source=", ".join(str(by_label[c]) for c in names),
     )
-    return Dataset(x, y, info)
+    return Dataset(x, y, info, np.full(len(y), int(person), dtype=np.int64))
