@@ -33,17 +33,20 @@ def test_one_row_per_person_with_accuracies_in_range(capsys) -> None:
     assert seen == [{1, 2}, {0, 2}, {0, 1}]
 
 
-def test_rotation_augmentation_helps_on_people_never_seen() -> None:
+def test_augmented_copies_raise_accuracy_on_people_never_seen() -> None:
     # The calibrated people hold the board in their own way, so a model trained on the others
-    # learns their grips and does poorly on a new person; training on randomly rotated copies
-    # removes that shortcut. Measured on 4 seeds (5 people, 40 per class, a small 1-D CNN):
-    # 0.23-0.31 without augmentation, 0.41-0.55 with it (chance: 0.25).
+    # does poorly on a new person. Training on 3 augmented copies per window (random rotation,
+    # warp, amplitude, shift, noise) for the same epochs raises leave-one-person-out accuracy;
+    # measured on 4 seeds (5 people, 40 per class, a small 1-D CNN, 12 epochs): 0.23-0.31 without,
+    # 0.41-0.55 with (chance 0.25). NOTE what this does not show: the copies also mean 4x the
+    # gradient steps. With the steps made equal (48 epochs on the originals) the rotation's own
+    # gain is not reliable (benchmarks/capstone_data.py prints that comparison).
     ds = make_gestures(n_per_class=40, n_people=5, seed=0, calibrated=True)
     build = lambda: models.cnn1d((119, 6), 4, filters=(8, 16))  # noqa: E731
     fit = {"epochs": 12}
     _, plain = leave_one_person_out(build, ds, fit, transform=normalize_imu, verbose=False)
-    _, rotated = leave_one_person_out(build, ds, fit, augment={"copies": 3}, transform=normalize_imu, verbose=False)
-    assert rotated >= plain + 0.1, (plain, rotated)
+    _, augmented = leave_one_person_out(build, ds, fit, augment={"copies": 3}, transform=normalize_imu, verbose=False)
+    assert augmented >= plain + 0.1, (plain, augmented)
 
 
 def test_bad_inputs_are_refused() -> None:

@@ -228,3 +228,17 @@ def test_gesture_stream_is_seeded_and_checks_its_arguments() -> None:
         make_gesture_stream(seconds=10, person=8, n_people=8)
     with pytest.raises(DatasetError, match="classes must be distinct"):
         make_gesture_stream(seconds=10, classes=("punch", "kick"))
+
+
+def test_take_and_concat_keep_the_persons(real_like: Dataset) -> None:
+    first = real_like.take(np.arange(5))
+    np.testing.assert_array_equal(first.groups, real_like.groups[:5])
+    masked = real_like.take(real_like.groups == 2)
+    assert (masked.groups == 2).all() and len(masked) == int((real_like.groups == 2).sum())
+    with pytest.raises(DatasetError, match="boolean mask must have one entry per sample"):
+        real_like.take(np.ones(3, dtype=bool))
+    other = make_gestures(n_per_class=2, classes=("flex", "punch"), seed=0)
+    with pytest.raises(DatasetError, match="they must match to be joined"):
+        concat_datasets(real_like, other)
+    joined = concat_datasets(first, Dataset(first.x, first.y, first.info))  # one part without persons
+    assert joined.groups is None and len(joined) == 10

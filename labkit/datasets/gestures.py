@@ -203,7 +203,7 @@ def _simulate(
 
 
 # ---------------------------------------------------------------------------------------------
-# Calibrated people (the default): grips, start and end poses and styles as real recordings show them
+# Calibrated people (make_gestures(calibrated=True)): grips, start and end poses and styles as real recordings show them
 #
 # Real Nano 33 BLE Sense recordings (punch and flex, 4 people) differ from the simple model above in
 # ways that decide whether a model works for a new person: people hold the board flat, tilted or
@@ -233,7 +233,7 @@ def _out_and_hold(u: np.ndarray, hold: np.ndarray, rise: float = 0.5) -> np.ndar
     return first - (1 - hold) * back
 
 
-# The fraction of people with each habit (drawn per person). Grips: how the board sits in the hand,
+# The share of people with each habit (shared out among the people as evenly as their number allows). Grips: how the board sits in the hand,
 # as a roll about the forearm after the board's X or Y axis is turned along it.
 GRIPS = ("flat", "tilted", "upside down")
 _GRIP_P = (0.45, 0.30, 0.25)
@@ -311,7 +311,7 @@ def _style(people: dict[str, np.ndarray], persons: np.ndarray, rng: np.random.Ge
 
 
 def _punch_real(u, amp, style, rng):
-    """Jab 10-25 cm, the fist swinging ~30-55 degrees about the vertical axis (a hook) or, for some
+    """Jab about 10-30 cm, the fist swinging ~30-55 degrees about the vertical axis (a hook) or, for some
     people, the lateral axis (downwards), turning as it goes; the fist may stay out. The path curves
     with the swing (the fist moves where it points), so the push stays along the forearm's axis."""
     out = _out_and_hold(u, style["punch_hold"])
@@ -328,7 +328,7 @@ def _punch_real(u, amp, style, rng):
 
 
 def _flex_real(u, amp, style, rng):
-    """Arm curl: the forearm (30 cm) pitches up ~85-125 degrees about the elbow, the wrist turning
+    """Arm curl: the forearm (30 cm) pitches up ~80-130 degrees about the elbow, the wrist turning
     outwards with it; some people leave the forearm up at the end."""
     theta = style["flex_curl"] * (0.75 + 0.25 * amp) * _out_and_hold(u, style["flex_hold"])
     zero = np.zeros_like(u)
