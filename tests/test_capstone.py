@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.stream import stream_windows
+from labkit.stream import StreamRecognizer, stream_windows
 
 LABELS = ["punch", "flex", "idle"]
 
@@ -65,3 +65,31 @@ def test_bad_inputs_are_refused_by_name():
     # a stream with no room for idle windows away from the gestures
     with pytest.raises(LabkitError, match="no window of the stream starts 300 or more readings away"):
         stream_windows(_stream(300), [(90, "punch")], LABELS, min_gap=300, n_idle=5)
+
+
+@pytest.mark.parametrize("board", ["nano33ble_sense", "nano33ble_sense_rev2"])
+def test_continuous_sketch_of_a_1d_cnn_prints_pythons_events_on_a_gesture_stream(tmp_path, board):
+    """The capstone's path without its training: a 1-D CNN (conv, pool, global average, softmax) in the
+    continuous sketch, fed a stream of a calibrated person's idle hand and gestures, on the emulated
+    board of each revision: the same events as StreamRecognizer, reading for reading."""
+    from labkit import models, train
+    from labkit.compress.quantize import to_int8_tflite
+    from labkit.datasets import normalize_imu
+    from labkit.datasets.streams import make_gesture_stream
+    from labkit.deploy.sketch import arduino_float, write_sketch
+    from labkit.verify import run_sketch_emulated
+
+    labels = ["punch", "flex", "wave", "circle", "updown", "idle"]
+    stream, truth = make_gesture_stream(seconds=30, gestures_per_minute=12, classes=labels[:5], person=1, seed=5)
+    x, _ = stream_windows(stream, truth, labels, n_idle=40, seed=0)
+    train.set_seed(0)  # untrained, seeded: the comparison needs events, not good ones
+    tflite = to_int8_tflite(models.cnn1d((119, 6), len(labels), filters=(12, 24)), normalize_imu(x), seed=0)
+    settings = dict(hop=10, threshold=0.0, debounce=2, refractory=4)  # every run of 2 non-idle wins is an event
+    want = StreamRecognizer(tflite, labels, **settings).run(stream)
+    assert len(want) >= 5, "too few events for the comparison to mean something"
+    folder, _ = write_sketch(tflite, tmp_path, sketch="listen", name="m", labels=labels, app="gesture", board=board,
+                             mode="continuous", **settings)
+    lines = run_sketch_emulated(folder, tmp_path / "emu", readings=stream)
+    assert lines[-1] == "#end of replay"
+    assert [l for l in lines if l.startswith("event ")] == [
+        f"event n={e.sample} score={arduino_float(e.score, 3)} label={e.label}" for e in want.itertuples()]
