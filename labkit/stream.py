@@ -255,6 +255,70 @@ def recognize(model, stream: np.ndarray, labels: Sequence[str], **settings) -> p
     return StreamRecognizer(model, labels, **settings).run(stream)
 
 
+# ---- training data for it -----------------------------------------------------------------------
+
+
+def stream_windows(stream: np.ndarray, truth, labels: Sequence[str], window: int = 119,
+                   shifts: Sequence[int] = tuple(range(-20, 13, 4)), n_idle: int = 100, min_gap: int = 40,
+                   idle: str = "idle", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows cut from a recorded stream the way the ring buffer sees it: ``(x, y)``.
+
+    A window classifier trained only on trigger-aligned gestures meets other windows in a
+    stream: the hop lands a few readings before or after a gesture's start, and most windows
+    hold rest, or only the beginning or the end of a gesture. So, for every true gesture of
+    ``truth`` (a DataFrame with ``start`` and ``label``, as :func:`labkit.datasets.make_gesture_stream`
+    gives), a window starting at ``start + d`` for each ``d`` in ``shifts``, labelled with the
+    gesture; and ``n_idle`` windows at random places whose start is at least ``min_gap``
+    readings from every gesture's start, labelled ``idle`` — those that catch only part of a
+    gesture teach the model to wait until the window holds it (one event per gesture).
+
+    ``labels``: the model's class names (``y`` indexes them); ``idle`` must be one of them.
+    Returns float32 ``(m, window, 6)`` readings as in the stream (not normalized) and int64 labels.
+    """
+    x = np.asarray(stream)
+    if x.ndim != 2 or x.shape[1] != 6 or not np.issubdtype(x.dtype, np.number):
+        raise LabkitError(f"stream must be an array of shape (n, 6) (aX,aY,aZ,gX,gY,gZ), got shape {x.shape}")
+    labels = [str(l) for l in labels]
+    if idle not in labels:
+        raise LabkitError(f"the idle class {idle!r} is not among the labels {labels}; windows away from the "
+                          "gestures need a class of their own")
+    for what, v, lo in (("window", window, 1), ("n_idle", n_idle, 0), ("min_gap", min_gap, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise LabkitError(f"{what} must be a whole number >= {lo}, got {v!r}")
+    if len(x) < window:
+        raise LabkitError(f"the stream has {len(x)} readings, fewer than one window of {window}")
+    if isinstance(truth, pd.DataFrame):
+        if not {"start", "label"} <= set(truth.columns):
+            raise LabkitError(f"truth needs columns 'start' and 'label', got {list(truth.columns)}")
+        pairs = list(zip(truth["start"].astype(int), truth["label"].astype(str)))
+    else:
+        pairs = [(int(s), str(l)) for s, l in truth]
+    unknown = sorted({l for _, l in pairs} - set(labels))
+    if unknown:
+        raise LabkitError(f"truth has gestures {unknown} that are not among the labels {labels}")
+    shifts = [int(d) for d in shifts]
+    xs, ys = [], []
+    for start, label in pairs:
+        for d in shifts:
+            if 0 <= start + d <= len(x) - window:
+                xs.append(x[start + d:start + d + window])
+                ys.append(labels.index(label))
+    starts = np.array([s for s, _ in pairs], dtype=np.int64)
+    free = np.arange(len(x) - window + 1)
+    if len(starts):
+        free = free[np.abs(free[:, None] - starts[None, :]).min(axis=1) >= min_gap]
+    if n_idle and not len(free):
+        raise LabkitError(f"no window of the stream starts {min_gap} or more readings away from every gesture: "
+                          "lower min_gap or record more rest")
+    rng = np.random.default_rng(seed)
+    for s in rng.choice(free, size=n_idle, replace=len(free) < n_idle) if n_idle else []:
+        xs.append(x[s:s + window])
+        ys.append(labels.index(idle))
+    if not xs:
+        return np.zeros((0, window, 6), np.float32), np.zeros(0, np.int64)
+    return np.stack(xs).astype(np.float32), np.array(ys, dtype=np.int64)
+
+
 # ---- how good is it ----------------------------------------------------------------------------
 
 

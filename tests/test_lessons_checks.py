@@ -1,4 +1,4 @@
-"""The exercises of every lesson (00-11): every check cell passes the stored solution and fails wrong answers.
+"""The exercises of every lesson (00-12): every check cell passes the stored solution and fails wrong answers.
 
 The check cells are read from the notebooks themselves, so this test follows the lessons when they
 change. Each exercise runs in a small namespace built from the notebook's own set-up cells (found by
@@ -54,6 +54,7 @@ LESSONS = {
     "09": "09_deployment.ipynb",
     "10": "10_automl.ipynb",
     "11": "11_networks_within_networks.ipynb",
+    "12": "12_capstone.ipynb",
 }
 
 
@@ -296,9 +297,22 @@ def setup_11(nb, number):
     return ns
 
 
+def setup_12(nb, number):
+    first = python(code_cell(nb, "import labkit  # first"))
+    ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
+    run_defs(first, ns, "SEED", "GESTURES", "N_PEOPLE", "NEWCOMER", "SAMPLE_RATE_HZ", "HOP")
+    if number == 1:
+        run_defs(python(code_cell(nb, "ds = make_gestures(")), ns, "ds", "labels", "dev")
+    if number == 2:
+        # the candidates table as measured untrained on the emulated Cortex-M4 (section 5's stored run)
+        ns["candidates"] = ns["pd"].DataFrame({"instructions": [417_757]}, index=["cnn1d 12-24"])
+        ns["chosen"] = (12, 24)
+    return ns
+
+
 SETUP = {"00": setup_00, "01": setup_01, "02": setup_02, "03": setup_03, "04": setup_04,
          "05": setup_05, "05b": setup_05b, "06": setup_06, "07": setup_07, "08": setup_08, "09": setup_09, "10": setup_10,
-         "11": setup_11}
+         "11": setup_11, "12": setup_12}
 
 # Wrong answers: (lesson, exercise) -> [(answer replacing the solution, words expected in the message)]
 WRONG = {
@@ -687,6 +701,42 @@ WRONG = {
         ("p_t, p_s = softmax(t / temperature), softmax(s / temperature)\n"
          "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
          "return float(np.sum(alpha * temperature**2 * kl + (1 - alpha) * ce))", "mean over the batch"),
+    ],
+    ("12", 1): [
+        ("return np.concatenate([window[:, :3] @ R.T, window[:, 3:]], axis=1)", "same chip"),
+        ("return np.concatenate([window[:, :3] @ R, window[:, 3:] @ R], axis=1)", "A @ R.T"),
+        ("return np.concatenate([window[:, :3] @ R.T, window[:, 3:] @ R], axis=1)", "same R"),
+        ("return np.concatenate([window[:, :3] @ R.T * 2, window[:, 3:] @ R.T], axis=1)", "length"),
+    ],
+    ("12", 2): [
+        (("return instructions / (CLOCK_HZ / SAMPLE_RATE_HZ)", "return max(1, math.ceil(instructions / (max_share * CLOCK_HZ / SAMPLE_RATE_HZ)))"), "hop readings"),
+        (("return instructions / (hop * CLOCK_HZ)", "return max(1, math.ceil(instructions / (max_share * CLOCK_HZ / SAMPLE_RATE_HZ)))"), "1/119 s"),
+        (("return instructions / (hop * CLOCK_HZ / SAMPLE_RATE_HZ)",
+          "return max(1, round(instructions / (max_share * CLOCK_HZ / SAMPLE_RATE_HZ)))"), "round UP"),
+        (("return instructions / (hop * CLOCK_HZ / SAMPLE_RATE_HZ)",
+          "return max(1, int(instructions / (max_share * CLOCK_HZ / SAMPLE_RATE_HZ)))"), "round UP"),
+        (("return instructions / (hop * CLOCK_HZ / SAMPLE_RATE_HZ)",
+          "return math.ceil(instructions / (max_share * CLOCK_HZ / SAMPLE_RATE_HZ)) + 1"), "round UP"),
+    ],
+    ("12", 3): [
+        # the label is not compared: an event matches any gesture nearby
+        ("matched, hits = set(), 0\n"
+         "for start, label in sorted(zip(events['start'], events['label'])):\n"
+         "    for i, s in enumerate(truth['start']):\n"
+         "        if i not in matched and abs(start - s) <= tolerance:\n"
+         "            matched.add(i)\n            hits += 1\n            break\n"
+         "return hits, len(events) - hits, (len(events) - hits) / (n_samples / SAMPLE_RATE_HZ / 60)", "another label"),
+        # a gesture may match several events
+        ("hits = sum(any(l == label and abs(start - s) <= tolerance for s, l in zip(truth['start'], truth['label']))\n"
+         "           for start, label in zip(events['start'], events['label']))\n"
+         "return hits, len(events) - hits, (len(events) - hits) / (n_samples / SAMPLE_RATE_HZ / 60)", "ONE event only"),
+        # per second, not per minute
+        ("matched, hits = set(), 0\n"
+         "for start, label in sorted(zip(events['start'], events['label'])):\n"
+         "    for i, (s, l) in enumerate(zip(truth['start'], truth['label'])):\n"
+         "        if i not in matched and l == label and abs(start - s) <= tolerance:\n"
+         "            matched.add(i)\n            hits += 1\n            break\n"
+         "return hits, len(events) - hits, (len(events) - hits) / (n_samples / SAMPLE_RATE_HZ)", "half a minute"),
     ],
 }
 
