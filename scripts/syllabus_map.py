@@ -287,10 +287,13 @@ def render(days: list[dict], rows: list[Row], lessons: dict[str, Lesson]) -> str
         "are our grouping, not the deck's order.",
         "",
         f"{len(rows)} topics: **{counts['taught']} taught**, **{counts['partly']} partly** taught, "
-        f"**{counts['not yet']} not yet** in a lesson. A topic that is *partly* taught or *not yet* taught "
-        "names the issue that covers it: issue 17 (the syllabus topics the lessons lack) or issue 16 (the "
-        "capstone). Until then, teach those topics from your own slides; the [reading list](reading.md) "
-        "gives a paper for most of them.",
+        f"**{counts['not yet']} not yet** in a lesson. "
+        + ("A topic that is *partly* taught or *not yet* taught names the issue that covers it: issue 17 (the "
+           "syllabus topics the lessons lack) or issue 16 (the capstone). Until then, teach those topics from "
+           "your own slides; the [reading list](reading.md) gives a paper for most of them."
+           if counts["partly"] or counts["not yet"] else
+           "Every topic has a lesson section that teaches it; the [reading list](reading.md) gives the papers "
+           "behind them, lesson by lesson."),
         "",
     ]
     for day in days:

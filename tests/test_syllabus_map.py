@@ -193,6 +193,7 @@ def test_a_split_lesson_05b_is_a_lesson_of_its_own(tmp_path):
     assert ("| Batch normalisation | [05b](../notebooks/05b_cnn_architectures.ipynb) | 2 | [1. Batch normalisation]"
             "(../notebooks/05b_cnn_architectures.ipynb#1-batch-normalisation) | taught |") in text
     assert "| [05b](../notebooks/05b_cnn_architectures.ipynb) 01 — A lesson | 4: 2. Detectors |" in text
+    assert "Every topic has a lesson section that teaches it" in text  # no 'partly' or 'not yet' left
 
 
 @pytest.mark.parametrize("topic, complaint", [
