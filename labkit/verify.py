@@ -260,6 +260,21 @@ def random_inputs(cmodel: CModel, samples: int, seed: int = 0) -> np.ndarray:
     return rng.uniform(lo - pad, hi + pad, size=(samples, cmodel.input.size)).astype(np.float32)
 
 
+
+def _build_and_run(cmodel: CModel, reference: str, flat: np.ndarray, target: str, workdir: Path, sanitize: bool,
+                   report: "VerifyReport") -> np.ndarray:
+    """The C built for ``target`` with ``reference``'s arithmetic, run on ``flat``; its outputs. The first
+    Cortex-M4 run of a report also records the linked sizes and instruction counts in its metrics."""
+    if target == "host":
+        exe = build_host(cmodel, reference, workdir / "build", sanitize=sanitize)
+        return run_host(exe, flat, cmodel.output.size, workdir / "run", cmodel.output.dtype)
+    elf, sizes = build_cortex_m4(cmodel, reference, workdir / "build-m4")
+    got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
+    if not report.checks:
+        report.metrics.update(sizes)
+        report.metrics.update(counts)
+    return got
+
 def verify(
     model,
     inputs: np.ndarray | None = None,
@@ -330,15 +345,7 @@ def verify(
         batch = flat.reshape(len(flat), *cmodel.input.shape[1:])
         wanted = _reference_outputs(model_bytes, batch, references, cmodel, label, report)
         for r in wanted:
-            if target == "host":
-                exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
-                got = run_host(exe, flat, cmodel.output.size, workdir / "run", cmodel.output.dtype)
-            else:
-                elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
-                got, counts = run_cortex_m4(elf, flat, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
-                if not report.checks:
-                    report.metrics.update(sizes)
-                    report.metrics.update(counts)
+            got = _build_and_run(cmodel, r, flat, target, workdir, sanitize, report)
             want = wanted[r]
             # compared as bytes: a float output must match bit for bit too
             mismatched = int(np.count_nonzero(got.view(np.uint8) != np.ascontiguousarray(want).view(np.uint8)))
@@ -416,15 +423,7 @@ def _verify_streaming(model: bytes, cmodel: CModel, inputs, samples: int, target
     want_seq = _reference_outputs(model, sequences.reshape(n, *orig_in.shape[1:]), references, cmodel, label,
                                   report, output_size=orig_size, arena=False)
     for r in want_steps:
-        if target == "host":
-            exe = build_host(cmodel, r, workdir / "build", sanitize=sanitize)
-            got = run_host(exe, steps, cmodel.output.size, workdir / "run", cmodel.output.dtype)
-        else:
-            elf, sizes = build_cortex_m4(cmodel, r, workdir / "build-m4")
-            got, counts = run_cortex_m4(elf, steps, cmodel.output.size, workdir / "run-m4", cmodel.output.dtype)
-            if not report.checks:
-                report.metrics.update(sizes)
-                report.metrics.update(counts)
+        got = _build_and_run(cmodel, r, steps, target, workdir, sanitize, report)
 
         def compare(name: str, c_out: np.ndarray, want: np.ndarray, count: int) -> None:
             mismatched = int(np.count_nonzero(np.ascontiguousarray(c_out).view(np.uint8)
