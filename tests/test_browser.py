@@ -172,7 +172,7 @@ def test_lesson_runs_in_jupyterlab_with_working_sliders(lab, browser, lesson):
         wrong = notebook.locator(".jp-CodeCell", has_text=answer).locator(".jp-OutputArea-output")
         wrong.first.wait_for(timeout=30_000)
         shown = wrong.inner_text()
-        assert "Not yet:" in shown and "my_lr" in shown and "we step against the gradient" in shown, shown
+        assert "Not yet:" in shown and "my_lr" in shown and "We step against the gradient" in shown, shown
         assert "Traceback" not in shown and "checks.py" not in shown and len(shown.strip().splitlines()) <= 2, shown
         _answer_quiz(page, notebook, lesson)
         page.screenshot(path=str(SCREENSHOTS / f"{lesson}.png"))

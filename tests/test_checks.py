@@ -16,7 +16,7 @@ def test_that():
 
 def test_is_instance():
     checks.is_instance("x", 1.0, (int, float))
-    with pytest.raises(AssertionError, match="x should be of type int or float, got str. use a number"):
+    with pytest.raises(AssertionError, match="x should be of type int or float, got str. Use a number"):
         checks.is_instance("x", "1", (int, float), hint="use a number")
 
 
@@ -46,7 +46,7 @@ def test_close_reports_values_difference_and_hint():
     text = str(info.value)
     assert "slope gradient is 0.5, expected 1" in text
     assert "largest difference 0.5" in text
-    assert text.endswith("keep the factor 2")
+    assert text.endswith(". Keep the factor 2")
 
 
 def test_close_none_shape_and_type():
@@ -69,7 +69,7 @@ def test_below_above_between():
     checks.below("cost", 0.01, 0.05)
     checks.above("lr", 0.1, 0.0)
     checks.between("rate", 0.3, 0.29, 0.31)
-    with pytest.raises(AssertionError, match="cost is 0.07, but should be below 0.05. try a larger learning rate"):
+    with pytest.raises(AssertionError, match="cost is 0.07, but should be below 0.05. Try a larger learning rate"):
         checks.below("cost", 0.07, 0.05, hint="try a larger learning rate")
     with pytest.raises(AssertionError, match="should be above 0"):
         checks.above("lr", -0.1, 0.0)
@@ -108,7 +108,7 @@ def test_a_wrong_answer_shows_its_message_without_a_traceback_in_a_notebook():
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert error.ename == "CheckFailed"
     shown = "\n".join(error.traceback)
-    assert "slope gradient is 1, expected 2" in shown and "did you multiply by x?" in shown
+    assert "slope gradient is 1, expected 2" in shown and "Did you multiply by x?" in shown
     assert "checks.py" not in shown and "Traceback" not in shown and len(error.traceback) == 1
 
 

@@ -39,7 +39,10 @@ class CheckFailed(AssertionError):
 
 
 def _fail(message: str, hint: str = "") -> None:
-    raise CheckFailed(f"{message}. {hint}".strip() if hint else message)
+    hint = hint.strip()
+    if hint:  # the hint is a sentence of its own after the message
+        message = f"{message}. {hint[0].upper()}{hint[1:]}"
+    raise CheckFailed(message)
 
 
 def _fmt(value: Any) -> str:
