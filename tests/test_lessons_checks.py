@@ -173,7 +173,7 @@ def setup_00(nb, number):
 
 def setup_05(nb, number):
     ns = run(python(code_cell(nb, "import labkit  # first")), {})
-    if number == 1:
+    if number in (1, 4):
         run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
         run(python(code_cell(nb, "example = x_test[")), ns)
         run(python(code_cell(nb, "by_keras = layer(")), ns)
@@ -503,6 +503,14 @@ WRONG = {
         ("return k * k * c_in * c_out + c_out", "one bias if bias=True"),
         ("return k * k * c_in + (c_out if bias else 0)", "416"),
     ],
+    ("05", 4): [  # the open design exercise: each limit of the brief, and the accuracy floor
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(16, 32), dense=64)", "int8 weight bytes"),
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(16, 16), dense=0)", "MACs per image"),
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(12, 8), dense=0)", "largest activation"),
+        ("design = models.cnn(x_train.shape[1:], 5, filters=(8, 16), dense=0)", "output shape"),
+        ("design = models.cnn((28, 28, 3), 10, filters=(8, 16), dense=0)", "input shape"),
+        ("design = models.cnn_gap(x_train.shape[1:], 10, filters=(4,))", "learns too little"),
+    ],
     ("05b", 1): [
         ("return kernel * gamma, gamma * (bias - mean) + beta", "sqrt(var + eps)"),
         ("a = gamma / np.sqrt(var + eps)\nreturn kernel * a, a * bias + beta", "scale * (bias - mean) + beta"),
@@ -789,8 +797,16 @@ def test_lesson_structure(lesson):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith(f"# {lesson} — ")
     assert "**Estimated time:**" in first.source and "**After this lesson you will be able to**" in first.source
-    # the recap closes the text; a clean-up code cell may follow it (lesson 09 deletes its work folder)
-    last_text = [c for c in nb.cells if c.cell_type == "markdown"][-1]
+    # the recap closes the text, then the quiz if the lesson has one (its "## Quiz" cell and the cell that shows
+    # it, last); a clean-up code cell may follow (lesson 09 deletes its work folder)
+    texts = [c for c in nb.cells if c.cell_type == "markdown"]
+    last_text = texts[-1]
+    if last_text.source.startswith("## Quiz"):
+        stem = LESSONS[lesson][: -len(".ipynb")]
+        after = nb.cells[nb.cells.index(last_text) + 1:]
+        assert after and after[0].cell_type == "code" and f'quiz("{stem}")' in after[0].source, \
+            "the '## Quiz' cell is followed by the cell that shows the quiz"
+        last_text = texts[-2]
     headings = [line for line in last_text.source.splitlines() if line.startswith("## ")]
     assert any("Recap" in h for h in headings), f"the last text cell should have a '## ... Recap' heading: {headings}"
     imports = next(c for c in nb.cells if c.cell_type == "code")
