@@ -173,7 +173,7 @@ def setup_00(nb, number):
 
 def setup_05(nb, number):
     ns = run(python(code_cell(nb, "import labkit  # first")), {})
-    if number == 1:
+    if number in (1, 4):
         run(python(code_cell(nb, "train_ds, test_ds = load_image_data()")), ns)
         run(python(code_cell(nb, "example = x_test[")), ns)
         run(python(code_cell(nb, "by_keras = layer(")), ns)
@@ -502,6 +502,14 @@ WRONG = {
         ("return (k * k + 1) * c_out", "k*k weights per input channel"),
         ("return k * k * c_in * c_out + c_out", "one bias if bias=True"),
         ("return k * k * c_in + (c_out if bias else 0)", "416"),
+    ],
+    ("05", 4): [  # the open design exercise: each limit of the brief, and the accuracy floor
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(16, 32), dense=64)", "int8 weight bytes"),
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(16, 16), dense=0)", "MACs per image"),
+        ("design = models.cnn(x_train.shape[1:], 10, filters=(12, 8), dense=0)", "largest activation"),
+        ("design = models.cnn(x_train.shape[1:], 5, filters=(8, 16), dense=0)", "output shape"),
+        ("design = models.cnn((28, 28, 3), 10, filters=(8, 16), dense=0)", "input shape"),
+        ("design = models.cnn_gap(x_train.shape[1:], 10, filters=(4,))", "learns too little"),
     ],
     ("05b", 1): [
         ("return kernel * gamma, gamma * (bias - mean) + beta", "sqrt(var + eps)"),
