@@ -431,6 +431,9 @@ WRONG = {
     ],
     ("04", 1): [
         ("keep = rng.random(a.shape) >= rate\nreturn np.where(keep, a, 0.0)", "divide the survivors"),
+        # the published form (scale at test): recognised, and told apart from inverted dropout
+        ("if not training:\n    return a * (1 - rate)\nkeep = rng.random(a.shape) >= rate\nreturn np.where(keep, a, 0.0)",
+         "dropout as first published"),
         ("keep = rng.random(a.shape) < rate\nreturn np.where(keep, a / (1 - rate), 0.0)", "probability rate"),
         ("keep = rng.random(a.shape) >= rate\nreturn np.where(keep, a / (1 - rate), 0.0)", "inference"),
     ],
