@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from lab_server import free_port, new_token, running_lab, server_args, shutdown_kernels
+from labkit.course.quiz import QUIZ_DIR, load_quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "browser-screenshots"
@@ -83,6 +84,22 @@ def _run_all(page) -> float:
                    && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
         }""" % NOTEBOOK, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
     return time.monotonic() - started
+
+
+def _answer_quiz(page, notebook, lesson: str) -> None:
+    """The lesson's quiz, as a learner answers it: its questions are on the page, a wrong letter gets a
+    hint ("not quite"), the right one "right" and why — the Check buttons work in the browser."""
+    quiz = load_quiz(QUIZ_DIR / f"{lesson}.yml")
+    cell = notebook.locator(".jp-CodeCell", has_text=f"Quiz: {quiz.title}")
+    assert cell.count() == 1, f"{lesson}: its quiz is not shown"
+    number, question = next((i, q) for i, q in enumerate(quiz.questions, 1) if not q.is_numeric)
+    row = cell.locator(".widget-hbox", has=page.locator(".widget-label", has_text=re.compile(f"^{number}\\.$")))
+    wrong = next(letter for letter in question.letters() if letter != question.answer)
+    for letter, said in ((wrong, "not quite"), (question.answer, "right.")):
+        row.locator(".widget-toggle-button", has_text=re.compile(f"^{letter}$")).click()
+        row.locator("button", has_text="Check").click()
+        row.locator(".widget-html", has_text=said).wait_for(timeout=15_000)
+    cell.screenshot(path=str(SCREENSHOTS / f"{lesson}-quiz.png"))
 
 
 @pytest.mark.parametrize("lesson", list(LESSONS))
@@ -157,6 +174,7 @@ def test_lesson_runs_in_jupyterlab_with_working_sliders(lab, browser, lesson):
         shown = wrong.inner_text()
         assert "Not yet:" in shown and "my_lr" in shown and "we step against the gradient" in shown, shown
         assert "Traceback" not in shown and "checks.py" not in shown and len(shown.strip().splitlines()) <= 2, shown
+        _answer_quiz(page, notebook, lesson)
         page.screenshot(path=str(SCREENSHOTS / f"{lesson}.png"))
         # the kit's overrides.json: JupyterLab never asked the learner about Jupyter news (a toast otherwise)
         assert page.get_by_text(re.compile("Jupyter news", re.I)).count() == 0
