@@ -20,9 +20,11 @@ without stderr, timings or paths.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import io
 import re
+import shutil
 import tempfile
 import types
 from pathlib import Path
@@ -279,6 +281,10 @@ def setup_09(nb, number):
         ns["lines"] = emulated_sketch_lines(ns)
         run_defs(python(code_cell(nb, "printed = [l for l in lines")), ns, "printed", "sketch_rows", "replay")
         ns["m4"] = types.SimpleNamespace(metrics={"instructions": GESTURE_MLP_INSTRUCTIONS})  # verify()'s count
+    if number == 5:  # the design exercise: its check trains, generates and verifies the design on the emulated board
+        work = Path(tempfile.mkdtemp(prefix="labkit-test-09-design-"))
+        atexit.register(shutil.rmtree, work, True)
+        ns["WORK"] = work
     return ns
 
 
@@ -631,6 +637,11 @@ WRONG = {
         ("estimated_us = instructions / CLOCK_HZ * 1e6\nmax_per_second = 1 / estimated_us", "1e6 microseconds"),
         ("estimated_us = instructions * CLOCK_HZ / 1e6\nmax_per_second = 1e6 / estimated_us",
          "instructions / clock frequency"),
+    ],
+    ("09", 5): [  # the design exercise: a wrong design breaks one limit of the brief (a few epochs: it fails on size)
+        ("my_model = models.mlp(x_train.shape[1:], len(labels), hidden=(32, 16))\nmy_training = {'epochs': 3}",
+         "flash as linked"),
+        ("my_model = models.cnn1d(x_train.shape[1:], len(labels))\nmy_training = {'epochs': 3}", "RAM as linked"),
     ],
     ("10", 1): [
         ("a = accuracy\np, m = params / 1e6, macs / 1e6\n"
