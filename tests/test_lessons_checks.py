@@ -292,6 +292,10 @@ def setup_10(nb, number):
     first = python(code_cell(nb, "import labkit  # first"))
     ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
     run_defs(python(code_cell(nb, 'budget = Budget(flash_bytes=parse_size("16K")')), ns, "budget")  # the lesson's budget, nothing measured
+    if number == 4:  # the design exercise: section 2's data; its check measures and trains the design itself
+        run_defs(first, ns, "SEED")
+        run_defs(python(code_cell(nb, 'budget = Budget(flash_bytes=parse_size("16K")')), ns,
+                 "ds", "labels", "train_ds", "test_ds", "x_train", "x_test", "y_train", "y_test")
     return ns
 
 
@@ -680,6 +684,11 @@ WRONG = {
          "                 and (b.int8_accuracy > a.int8_accuracy or b.flash_bytes < a.flash_bytes)\n"
          "                 for _, b in table.iterrows())\n"
          "    if not beaten:\n        front.append(name)\nreturn front", "weigh the instructions"),
+    ],
+    ("10", 4): [  # the design exercise: each wrong design breaks the budget, measured before any training
+        ("my_model = models.mlp(x_train.shape[1:], len(labels), hidden=(8,))\nmy_training = {'epochs': 3}", "flash"),
+        ("my_model = models.cnn1d(x_train.shape[1:], len(labels), filters=(4, 8))\nmy_training = {'epochs': 3}",
+         "over the brief"),
     ],
     ("11", 1): [
         (("return k * k * c_in * m + c_in * m * c_out",
