@@ -200,6 +200,8 @@ def setup_06(nb, number):
         run(python(code_cell(nb, "keras_states = rnn(")), ns)
     if number == 2:
         run(python(code_cell(nb, "lstm_layer = keras.layers.LSTM(")), ns)
+    if number == 4:  # the design exercise: section 5's data; its check trains the design itself (seconds)
+        run(python(code_cell(nb, "CAPTURES = Path(")), ns)
     return ns
 
 
@@ -556,6 +558,14 @@ WRONG = {
         ("return np.asarray(p, float) ** (1.0 / T)", "divide by the sum"),
         ("q = np.asarray(p, float) ** T\nreturn q / q.sum()", "to the power 1/T"),
         ("q = np.exp(np.asarray(p, float) / T)\nreturn q / q.sum()", "T = 1 must leave p unchanged"),
+    ],
+    ("06", 4): [  # the design exercise: each wrong design breaks one limit of the brief, found before training
+        ("my_lstm = models.gesture_lstm(xg_train.shape[1:], len(labels), units=32, pool=4)\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "fewer units"),
+        ("my_lstm = models.gesture_lstm(xg_train.shape[1:], len(labels), units=16, pool=1)\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "a larger pool"),
+        ("my_lstm = models.cnn1d(xg_train.shape[1:], len(labels))\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "keras.layers.LSTM"),
     ],
     ("07", 1): [
         ("k = int(round(sparsity * w.size))\nkeep = np.ones(w.size, dtype=bool)\n"
