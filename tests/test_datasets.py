@@ -94,8 +94,10 @@ def test_gravity_and_rest_after_a_short_gesture() -> None:
     assert np.abs(tail[..., 3:]).mean() < 5.0
 
 
-def test_gyro_follows_each_gestures_rotation_axis(gestures: Dataset) -> None:
-    x, y, info = gestures
+def test_gyro_follows_each_gestures_rotation_axis() -> None:
+    # The simple model only: its board lies near flat with X along the forearm, so each gesture's axis
+    # is one board axis. Calibrated people turn the board in the hand (tests/test_gestures_realism.py).
+    x, y, info = make_gestures(n_per_class=40, classes=ALL_CLASSES, seed=0, calibrated=False)
     mean_abs = {c: np.abs(x[y == k, :, 3:]).mean(axis=(0, 1)) for k, c in enumerate(info.class_names)}
     assert mean_abs["flex"].argmax() == 1  # the curl pitches about the elbow: gY
     assert mean_abs["wave"].argmax() == 0  # the waving wrist rolls: gX

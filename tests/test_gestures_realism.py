@@ -137,10 +137,26 @@ def test_groups_name_a_person_per_sample_and_split_by_person(real_like: Dataset)
     assert len(a.groups) == len(a) and len(b.groups) == len(b)
 
 
-def test_the_simple_model_has_persons_too_and_is_unchanged_by_default() -> None:
-    ds = make_gestures(n_per_class=10, n_people=3, seed=4)
+def test_calibrated_is_the_default_and_the_simple_model_is_still_there_unchanged() -> None:
+    default = make_gestures(n_per_class=10, n_people=3, seed=4)
+    assert default.info.truth["calibrated"] is True and default.info.truth["idle"] is False
+    assert default.info.class_names == ("punch", "flex", "wave", "circle")  # no idle class unless asked
+    assert len(default.info.truth["people"]) == 3
+    assert np.array_equal(default.x, make_gestures(n_per_class=10, n_people=3, seed=4, calibrated=True).x)
+
+    ds = make_gestures(n_per_class=10, n_people=3, seed=4, calibrated=False)
     assert ds.groups is not None and set(np.unique(ds.groups)) <= {0, 1, 2}
-    assert ds.info.truth["calibrated"] is False
+    assert ds.info.truth["calibrated"] is False and "people" not in ds.info.truth
+    # The data the lessons stored before issue 16 (make_gestures' default then, commit e05cc29), reproduced:
+    # labels, persons and readings half-way through three windows.
+    assert ds.y[:10].tolist() == [1, 0, 0, 3, 1, 2, 0, 2, 1, 3]
+    assert ds.groups[:10].tolist() == [2, 2, 1, 0, 0, 2, 2, 1, 1, 2]
+    before = [
+        [-4.0, 2.84041, -0.558884, 295.62894, 643.8763, 203.46387],
+        [-0.217764, 0.004472, 0.925892, -3.167386, 0.377637, -0.276879],
+        [1.167404, -0.537404, -1.035169, 3.750432, 109.76635, -36.312836],
+    ]
+    np.testing.assert_allclose(ds.x[[0, 17, 39], 60, :], before, rtol=1e-5, atol=1e-5)
 
 
 def test_split_by_person_refuses_what_it_cannot_do(real_like: Dataset) -> None:
@@ -181,8 +197,9 @@ def test_idle_class_stays_below_the_trigger_and_looks_like_rest() -> None:
     assert (mean_dir[:, 2] < 0.5).mean() > 0.2
     gestures = ds.x[ds.y < 4]
     assert np.abs(idle[..., 3:]).mean() < 0.5 * np.abs(gestures[..., 3:]).mean()
+    assert make_gestures(n_per_class=2, idle=True).info.class_names[-1] == "idle"  # calibrated by default
     with pytest.raises(DatasetError, match="idle=True needs calibrated=True"):
-        make_gestures(n_per_class=2, idle=True)
+        make_gestures(n_per_class=2, calibrated=False, idle=True)
 
 
 def test_make_idle() -> None:

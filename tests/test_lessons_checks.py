@@ -20,9 +20,11 @@ without stderr, timings or paths.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import io
 import re
+import shutil
 import tempfile
 import types
 from pathlib import Path
@@ -198,6 +200,8 @@ def setup_06(nb, number):
         run(python(code_cell(nb, "keras_states = rnn(")), ns)
     if number == 2:
         run(python(code_cell(nb, "lstm_layer = keras.layers.LSTM(")), ns)
+    if number == 4:  # the design exercise: section 5's data; its check trains the design itself (seconds)
+        run(python(code_cell(nb, "CAPTURES = Path(")), ns)
     return ns
 
 
@@ -279,6 +283,10 @@ def setup_09(nb, number):
         ns["lines"] = emulated_sketch_lines(ns)
         run_defs(python(code_cell(nb, "printed = [l for l in lines")), ns, "printed", "sketch_rows", "replay")
         ns["m4"] = types.SimpleNamespace(metrics={"instructions": GESTURE_MLP_INSTRUCTIONS})  # verify()'s count
+    if number == 5:  # the design exercise: its check trains, generates and verifies the design on the emulated board
+        work = Path(tempfile.mkdtemp(prefix="labkit-test-09-design-"))
+        atexit.register(shutil.rmtree, work, True)
+        ns["WORK"] = work
     return ns
 
 
@@ -286,6 +294,10 @@ def setup_10(nb, number):
     first = python(code_cell(nb, "import labkit  # first"))
     ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
     run_defs(python(code_cell(nb, 'budget = Budget(flash_bytes=parse_size("16K")')), ns, "budget")  # the lesson's budget, nothing measured
+    if number == 4:  # the design exercise: section 2's data; its check measures and trains the design itself
+        run_defs(first, ns, "SEED")
+        run_defs(python(code_cell(nb, 'budget = Budget(flash_bytes=parse_size("16K")')), ns,
+                 "ds", "labels", "train_ds", "test_ds", "x_train", "x_test", "y_train", "y_test")
     return ns
 
 
@@ -558,6 +570,14 @@ WRONG = {
         ("q = np.asarray(p, float) ** T\nreturn q / q.sum()", "to the power 1/T"),
         ("q = np.exp(np.asarray(p, float) / T)\nreturn q / q.sum()", "T = 1 must leave p unchanged"),
     ],
+    ("06", 4): [  # the design exercise: each wrong design breaks one limit of the brief, found before training
+        ("my_lstm = models.gesture_lstm(xg_train.shape[1:], len(labels), units=32, pool=4)\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "fewer units"),
+        ("my_lstm = models.gesture_lstm(xg_train.shape[1:], len(labels), units=16, pool=1)\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "a larger pool"),
+        ("my_lstm = models.cnn1d(xg_train.shape[1:], len(labels))\n"
+         "my_training = {'epochs': 30, 'learning_rate': 1e-2}", "keras.layers.LSTM"),
+    ],
     ("07", 1): [
         ("k = int(round(sparsity * w.size))\nkeep = np.ones(w.size, dtype=bool)\n"
          "keep[np.argsort(w.ravel(), kind='stable')[:k]] = False\nreturn keep.reshape(w.shape)",
@@ -643,6 +663,11 @@ WRONG = {
         ("estimated_us = instructions * CLOCK_HZ / 1e6\nmax_per_second = 1e6 / estimated_us",
          "instructions / clock frequency"),
     ],
+    ("09", 5): [  # the design exercise: a wrong design breaks one limit of the brief (a few epochs: it fails on size)
+        ("my_model = models.mlp(x_train.shape[1:], len(labels), hidden=(32, 16))\nmy_training = {'epochs': 3}",
+         "flash as linked"),
+        ("my_model = models.cnn1d(x_train.shape[1:], len(labels))\nmy_training = {'epochs': 3}", "RAM as linked"),
+    ],
     ("10", 1): [
         ("a = accuracy\np, m = params / 1e6, macs / 1e6\n"
          "return 20 * math.log10(a**2 / (math.sqrt(p) * math.sqrt(m)))", "in percent"),
@@ -680,6 +705,11 @@ WRONG = {
          "                 and (b.int8_accuracy > a.int8_accuracy or b.flash_bytes < a.flash_bytes)\n"
          "                 for _, b in table.iterrows())\n"
          "    if not beaten:\n        front.append(name)\nreturn front", "weigh the instructions"),
+    ],
+    ("10", 4): [  # the design exercise: each wrong design breaks the budget, measured before any training
+        ("my_model = models.mlp(x_train.shape[1:], len(labels), hidden=(8,))\nmy_training = {'epochs': 3}", "flash"),
+        ("my_model = models.cnn1d(x_train.shape[1:], len(labels), filters=(4, 8))\nmy_training = {'epochs': 3}",
+         "over the brief"),
     ],
     ("11", 1): [
         (("return k * k * c_in * m + c_in * m * c_out",
