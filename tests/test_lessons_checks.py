@@ -230,6 +230,10 @@ def setup_08(nb, number):
         # exercise 2 runs the test image with the largest logit: untrained too, one of its output codes saturates
         # at 127 (a missing clamp shows) and the classifier's input codes reach above -1, where subtracting the
         # zero point (-128) in int8 wraps around (a cast after the subtraction shows)
+    if number == 3:  # the design exercise: section 8's gesture data
+        gesture_cell = python(code_cell(nb, "gestures = make_gestures(n_per_class=100"))
+        run_imports(gesture_cell, ns)
+        run_defs(gesture_cell, ns, "gestures", "g_train", "g_test")
     return ns
 
 
@@ -307,6 +311,11 @@ def setup_12(nb, number):
         # the candidates table as measured untrained on the emulated Cortex-M4 (section 5's stored run)
         ns["candidates"] = ns["pd"].DataFrame({"instructions": [417_757]}, index=["cnn1d 12-24"])
         ns["chosen"] = (12, 24)
+    if number == 4:  # the design check: the worked path's model, untrained (its sizes are the trained one's)
+        run_defs(first, ns, "BUDGET")
+        run_defs(python(code_cell(nb, "ds = make_gestures(")), ns, "ds", "labels", "dev")
+        run("train.set_seed(SEED)\nmodel = models.cnn1d((119, 6), len(labels), filters=(12, 24), name='capstone')\n"
+            "tflite = quantize.to_int8_tflite(model, normalize_imu(dev.x[:64]), seed=SEED)", ns)
     return ns
 
 
@@ -516,6 +525,18 @@ WRONG = {
          "macs = h * w * k * k * c_in * c_out\nreturn params, macs", "k*k*c_in (depthwise) + c_in*c_out (pointwise)"),
         ("params = k * k * c_in + c_in * c_out + c_out\n"
          "macs = h * w * (k * k * c_in + c_in * c_out)\nreturn [params, macs]", "return a tuple"),
+    ],
+    ("05b", 3): [  # the design exercise: each design over one limit of the brief
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 1), 10, alpha=0.5, filters=(16, 32, 64, 128, 128), bn_momentum=0.9)",
+         "over the budget's 30,000"),
+        ("set_seed(0)\ndesign = models.ds_cnn((7, 7, 1), 10, alpha=0.5, filters=(16, 32, 64, 128, 128), bn_momentum=0.9)",
+         "over the budget's 4,096"),
+        ("set_seed(0)\ndesign = models.ds_cnn((28, 28, 1), 10, alpha=0.25, filters=(24, 24), bn_momentum=0.9)",
+         "over the budget's 1,024"),
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 3), 10, alpha=0.5, filters=(16, 32, 64, 64), bn_momentum=0.9)",
+         "(r, r, 1)"),
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 1), 4, alpha=0.5, filters=(16, 32, 64, 64), bn_momentum=0.9)",
+         "10 class probabilities"),
     ],
     ("06", 1): [
         ("h = np.zeros(W_h.shape[0])\nout = []\n"
@@ -789,9 +810,14 @@ def test_lesson_structure(lesson):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith(f"# {lesson} — ")
     assert "**Estimated time:**" in first.source and "**After this lesson you will be able to**" in first.source
-    # the recap closes the text; a clean-up code cell may follow it (lesson 09 deletes its work folder)
-    last_text = [c for c in nb.cells if c.cell_type == "markdown"][-1]
-    headings = [line for line in last_text.source.splitlines() if line.startswith("## ")]
+    # the recap closes the lesson's text; the quiz ("## Quiz" and its cell) may follow it, and a clean-up
+    # code cell last (lessons 11 and 12 delete their work folders)
+    texts = [c for c in nb.cells if c.cell_type == "markdown"]
+    if texts[-1].source.startswith("## Quiz"):
+        quiz_at = nb.cells.index(texts[-1])
+        assert f'quiz("{LESSONS[lesson][:-6]}")' in nb.cells[quiz_at + 1].source, "the quiz cell follows '## Quiz'"
+        texts = texts[:-1]
+    headings = [line for line in texts[-1].source.splitlines() if line.startswith("## ")]
     assert any("Recap" in h for h in headings), f"the last text cell should have a '## ... Recap' heading: {headings}"
     imports = next(c for c in nb.cells if c.cell_type == "code")
     assert imports.source.startswith("import labkit  # first"), "import labkit must come first"
