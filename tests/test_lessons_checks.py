@@ -206,9 +206,9 @@ def setup_07(nb, number):
     # the lesson's models, untrained: the checks compare the answer with labkit's ranking of the same weights
     if number == 1:
         run_defs(python(code_cell(nb, "def dense_net(")), ns, "dense_net", "l2_model")
-    if number == 2:
+    if number in (2, 3):
         run("set_seed(0)", ns)  # as the cell does before building
-        run_defs(python(code_cell(nb, "conv_net = cnn(")), ns, "conv_net")
+        run_defs(python(code_cell(nb, "conv_net = cnn(")), ns, "conv_net", "xc_train")  # 3: its sizes are the trained one's
     return ns
 
 
@@ -298,6 +298,17 @@ def setup_11(nb, number):
     ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
     if number == 3:
         run_defs(python(code_cell(nb, "def my_distillation_loss(")), ns, "softmax")  # the lesson's softmax
+    if number == 4:  # the design exercise: the teacher untrained (its flash is the trained one's), the data
+        run_defs(first, ns, "SEED")
+        run(python(code_cell(nb, "img_train, img_test = load_image_data()")), ns)
+        run("train.set_seed(SEED)\nteacher = models.cnn(x_train.shape[1:], 10, filters=(16, 32), dense=64, name='fashion_cnn')", ns)
+        # non-zero biases, as training gives them: the converter leaves zero biases out, and the flash would be smaller
+        rng = np.random.default_rng(0)
+        for layer in ns["teacher"].layers:
+            if len(layer.get_weights()) == 2:
+                kernel, bias = layer.get_weights()
+                layer.set_weights([kernel, rng.normal(scale=0.1, size=bias.shape).astype("float32")])
+        run("before = costs(teacher, x_train, what='flash')\noptions = layer_options(teacher)", ns)
     return ns
 
 
@@ -583,6 +594,12 @@ WRONG = {
         ("saliency = np.abs(kernel).sum(axis=(0, 1, 2))\nkeep = np.sort(np.argsort(saliency)[:4])", "the 4 largest"),
         ("saliency = np.abs(kernel).sum(axis=(1, 2, 3))\nkeep = np.sort(np.argsort(-saliency)[:4])",
          "the last axis stays"),
+    ],
+    ("07", 3): [  # the design exercise: each design over one limit
+        ('design = structured.prune_structured(conv_net, 0.5, criterion="l1")', "over the budget's 12,288"),
+        ('design = structured.prune_structured(conv_net, {"conv_1": 0.0, "conv_2": 0.5, "dense": 0.75}, criterion="l1")',
+         "over the budget's 4,096"),
+        ("design = conv_net", "conv_net itself"),
     ],
     ("08", 1): [
         ("lo, hi = min(float(np.min(values)), 0.0), max(float(np.max(values)), 0.0)\n"
