@@ -625,6 +625,15 @@ WRONG = {
          "y_q = (np.round(acc * (s_x * s_w / s_y)) + z_y).astype(np.int8)  # no clamp: 128 wraps to -128",
          "must saturate"),
     ],
+    ("08", 3): [  # the design exercise
+        ("prepare = normalize_imu\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(8,))",
+         "over the budget's 8,192"),
+        ("prepare = 'normalize_imu'\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(6,))",
+         "should be a function"),
+        ("prepare = lambda x: normalize_imu(x).reshape(len(x), -1)\nset_seed(0)\n"
+         "design = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(6,))", "not the shape"),
+        ("prepare = normalize_imu\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], 5, hidden=(6,))", "one probability per gesture"),
+    ],
     ("09", 1): [
         ('first_layer_line = next(l.strip() for l in c_lines if l.strip().startswith("lk_fully_connected_s8(&op2_"))\n'
          'reads_from, writes_to = (int(v) for v in re.findall(r"arena\\.bytes \\+ (\\d+)", first_layer_line))',
