@@ -749,6 +749,12 @@ WRONG = {
          "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
          "return float(np.sum(alpha * temperature**2 * kl + (1 - alpha) * ce))", "mean over the batch"),
     ],
+    ("11", 4): [  # the design exercise
+        ('design_plan = {"conv_2": ("spatial", 8), "dense": ("lowrank", 8)}', "over the brief's 18,763"),  # section 4's
+        ('design_plan = {"dense": ("lowrank", 4)}', "over the brief's 18,763"),  # 75 bytes over
+        ('design_plan = {"logits": ("lowrank", 4), "dense": ("lowrank", 5)}', "can be replaced"),
+        ('design_plan = [("dense", ("lowrank", 5))]', "should be of type dict"),
+    ],
     ("12", 1): [
         ("return np.concatenate([window[:, :3] @ R.T, window[:, 3:]], axis=1)", "same chip"),
         ("return np.concatenate([window[:, :3] @ R, window[:, 3:] @ R], axis=1)", "A @ R.T"),
