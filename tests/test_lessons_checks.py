@@ -210,9 +210,9 @@ def setup_07(nb, number):
     # the lesson's models, untrained: the checks compare the answer with labkit's ranking of the same weights
     if number == 1:
         run_defs(python(code_cell(nb, "def dense_net(")), ns, "dense_net", "l2_model")
-    if number == 2:
+    if number in (2, 3):
         run("set_seed(0)", ns)  # as the cell does before building
-        run_defs(python(code_cell(nb, "conv_net = cnn(")), ns, "conv_net")
+        run_defs(python(code_cell(nb, "conv_net = cnn(")), ns, "conv_net", "xc_train")  # 3: its sizes are the trained one's
     return ns
 
 
@@ -234,6 +234,10 @@ def setup_08(nb, number):
         # exercise 2 runs the test image with the largest logit: untrained too, one of its output codes saturates
         # at 127 (a missing clamp shows) and the classifier's input codes reach above -1, where subtracting the
         # zero point (-128) in int8 wraps around (a cast after the subtraction shows)
+    if number == 3:  # the design exercise: section 8's gesture data
+        gesture_cell = python(code_cell(nb, "gestures = make_gestures(n_per_class=100"))
+        run_imports(gesture_cell, ns)
+        run_defs(gesture_cell, ns, "gestures", "g_train", "g_test")
     return ns
 
 
@@ -306,6 +310,17 @@ def setup_11(nb, number):
     ns = run_imports(first, {})  # the rest of that cell requires the ARM tools and makes a work folder
     if number == 3:
         run_defs(python(code_cell(nb, "def my_distillation_loss(")), ns, "softmax")  # the lesson's softmax
+    if number == 4:  # the design exercise: the teacher untrained (its flash is the trained one's), the data
+        run_defs(first, ns, "SEED")
+        run(python(code_cell(nb, "img_train, img_test = load_image_data()")), ns)
+        run("train.set_seed(SEED)\nteacher = models.cnn(x_train.shape[1:], 10, filters=(16, 32), dense=64, name='fashion_cnn')", ns)
+        # non-zero biases, as training gives them: the converter leaves zero biases out, and the flash would be smaller
+        rng = np.random.default_rng(0)
+        for layer in ns["teacher"].layers:
+            if len(layer.get_weights()) == 2:
+                kernel, bias = layer.get_weights()
+                layer.set_weights([kernel, rng.normal(scale=0.1, size=bias.shape).astype("float32")])
+        run("before = costs(teacher, x_train, what='flash')\noptions = layer_options(teacher)", ns)
     return ns
 
 
@@ -319,6 +334,11 @@ def setup_12(nb, number):
         # the candidates table as measured untrained on the emulated Cortex-M4 (section 5's stored run)
         ns["candidates"] = ns["pd"].DataFrame({"instructions": [417_757]}, index=["cnn1d 12-24"])
         ns["chosen"] = (12, 24)
+    if number == 4:  # the design check: the worked path's model, untrained (its sizes are the trained one's)
+        run_defs(first, ns, "BUDGET")
+        run_defs(python(code_cell(nb, "ds = make_gestures(")), ns, "ds", "labels", "dev")
+        run("train.set_seed(SEED)\nmodel = models.cnn1d((119, 6), len(labels), filters=(12, 24), name='capstone')\n"
+            "tflite = quantize.to_int8_tflite(model, normalize_imu(dev.x[:64]), seed=SEED)", ns)
     return ns
 
 
@@ -540,6 +560,18 @@ WRONG = {
         ("params = k * k * c_in + c_in * c_out + c_out\n"
          "macs = h * w * (k * k * c_in + c_in * c_out)\nreturn [params, macs]", "return a tuple"),
     ],
+    ("05b", 3): [  # the design exercise: each design over one limit of the brief
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 1), 10, alpha=0.5, filters=(16, 32, 64, 128, 128), bn_momentum=0.9)",
+         "over the budget's 30,000"),
+        ("set_seed(0)\ndesign = models.ds_cnn((7, 7, 1), 10, alpha=0.5, filters=(16, 32, 64, 128, 128), bn_momentum=0.9)",
+         "over the budget's 4,096"),
+        ("set_seed(0)\ndesign = models.ds_cnn((28, 28, 1), 10, alpha=0.25, filters=(24, 24), bn_momentum=0.9)",
+         "over the budget's 1,024"),
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 3), 10, alpha=0.5, filters=(16, 32, 64, 64), bn_momentum=0.9)",
+         "(r, r, 1)"),
+        ("set_seed(0)\ndesign = models.ds_cnn((14, 14, 1), 4, alpha=0.5, filters=(16, 32, 64, 64), bn_momentum=0.9)",
+         "10 class probabilities"),
+    ],
     ("06", 1): [
         ("h = np.zeros(W_h.shape[0])\nout = []\n"
          "for x_t in x:\n    h = np.tanh(x_t @ W_x + h @ W_h)\n    out.append(h)\n"
@@ -594,6 +626,12 @@ WRONG = {
         ("saliency = np.abs(kernel).sum(axis=(1, 2, 3))\nkeep = np.sort(np.argsort(-saliency)[:4])",
          "the last axis stays"),
     ],
+    ("07", 3): [  # the design exercise: each design over one limit
+        ('design = structured.prune_structured(conv_net, 0.5, criterion="l1")', "over the budget's 12,288"),
+        ('design = structured.prune_structured(conv_net, {"conv_1": 0.0, "conv_2": 0.5, "dense": 0.75}, criterion="l1")',
+         "over the budget's 4,096"),
+        ("design = conv_net", "conv_net itself"),
+    ],
     ("08", 1): [
         ("lo, hi = min(float(np.min(values)), 0.0), max(float(np.max(values)), 0.0)\n"
          "scale = (hi - lo) / 256\nreturn scale, int(-128 - round(lo / scale))", "(max - min) / 255"),
@@ -617,6 +655,15 @@ WRONG = {
         ("acc = (x_q.astype(np.int32) - z_x) @ w_q.astype(np.int32).T + b_q\n"
          "y_q = (np.round(acc * (s_x * s_w / s_y)) + z_y).astype(np.int8)  # no clamp: 128 wraps to -128",
          "must saturate"),
+    ],
+    ("08", 3): [  # the design exercise
+        ("prepare = normalize_imu\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(8,))",
+         "over the budget's 8,192"),
+        ("prepare = 'normalize_imu'\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(6,))",
+         "should be a function"),
+        ("prepare = lambda x: normalize_imu(x).reshape(len(x), -1)\nset_seed(0)\n"
+         "design = mlp(g_train.x.shape[1:], len(gestures.info.class_names), hidden=(6,))", "not the shape"),
+        ("prepare = normalize_imu\nset_seed(0)\ndesign = mlp(g_train.x.shape[1:], 5, hidden=(6,))", "one probability per gesture"),
     ],
     ("09", 1): [
         ('first_layer_line = next(l.strip() for l in c_lines if l.strip().startswith("lk_fully_connected_s8(&op2_"))\n'
@@ -743,6 +790,12 @@ WRONG = {
          "kl = np.sum(p_t * np.log(p_t / p_s), axis=1)\nce = -np.log(softmax(s)[np.arange(len(y)), y])\n"
          "return float(np.sum(alpha * temperature**2 * kl + (1 - alpha) * ce))", "mean over the batch"),
     ],
+    ("11", 4): [  # the design exercise
+        ('design_plan = {"conv_2": ("spatial", 8), "dense": ("lowrank", 8)}', "over the brief's 18,763"),  # section 4's
+        ('design_plan = {"dense": ("lowrank", 4)}', "over the brief's 18,763"),  # 75 bytes over
+        ('design_plan = {"logits": ("lowrank", 4), "dense": ("lowrank", 5)}', "can be replaced"),
+        ('design_plan = [("dense", ("lowrank", 5))]', "should be of type dict"),
+    ],
     ("12", 1): [
         ("return np.concatenate([window[:, :3] @ R.T, window[:, 3:]], axis=1)", "same chip"),
         ("return np.concatenate([window[:, :3] @ R, window[:, 3:] @ R], axis=1)", "A @ R.T"),
@@ -780,6 +833,18 @@ WRONG = {
          "return hits, len(events) - hits, (len(events) - hits) / (n_samples / SAMPLE_RATE_HZ)", "half a minute"),
     ],
 }
+
+
+WRONG[("12", 4)] = [  # designs the capstone's board cannot take
+    ("design_tflite = quantize.to_int8_tflite(models.cnn1d((119, 6), len(labels), filters=(16, 32)), "
+     "normalize_imu(dev.x[:64]), seed=SEED)", "instructions 5"),  # lesson 12's 16-32 CNN: over 450,000
+    ("design_tflite = quantize.to_int8_tflite(models.cnn1d((119, 6), len(labels), filters=(64, 96)), "
+     "normalize_imu(dev.x[:64]), seed=SEED)", "RAM"),
+    ("design_tflite = quantize.to_float_tflite(model)", "full-int8"),
+    ("design_tflite = quantize.to_int8_tflite(models.cnn1d((119, 6), 5, filters=(12, 24)), "
+     "normalize_imu(dev.x[:64]), seed=SEED)", "one score per class"),
+    ("design_tflite = model", "as bytes"),
+]
 
 
 def cases():
@@ -831,14 +896,21 @@ def test_lesson_structure(lesson):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith(f"# {lesson} — ")
     assert "**Estimated time:**" in first.source and "**After this lesson you will be able to**" in first.source
-    # the recap closes the lesson's text, then its quiz; a clean-up code cell may follow (09 deletes its work folder)
+    # the recap closes the lesson's text, then its quiz ("## Quiz" and the cell that shows it); a clean-up code
+    # cell may come last (09, 10, 11 and 12 delete their work folders)
+    stem = LESSONS[lesson][: -len(".ipynb")]
     texts = [c for c in nb.cells if c.cell_type == "markdown"]
-    if any(f'quiz("{LESSONS[lesson][:-6]}")' in c.source for c in nb.cells if c.cell_type == "code"):
-        quiz_headings = [line for line in texts[-1].source.splitlines() if line.startswith("## ")]
-        assert quiz_headings == ["## Quiz"], f"the last text cell should be the '## Quiz' section: {quiz_headings}"
-        texts = texts[:-1]
-    headings = [line for line in texts[-1].source.splitlines() if line.startswith("## ")]
-    assert any("Recap" in h for h in headings), f"the recap should close the text (before the quiz): {headings}"
+    quiz_headings = [line for line in texts[-1].source.splitlines() if line.startswith("## ")]
+    assert quiz_headings == ["## Quiz"], f"the last text cell should be the '## Quiz' section: {quiz_headings}"
+    after = nb.cells[nb.cells.index(texts[-1]) + 1:]
+    assert after and after[0].cell_type == "code" and f'quiz("{stem}")' in after[0].source, \
+        "the '## Quiz' cell is followed by the cell that shows the quiz"
+    headings = [line for line in texts[-2].source.splitlines() if line.startswith("## ")]
+    assert any("Recap" in h for h in headings), f"the recap should close the text, before the quiz: {headings}"
+    # from lesson 05 on, an open design exercise (issue 17): a section with a brief, a worked design and a check
+    if lesson >= "05":
+        design = [c for c in texts if re.search(r"^##+ .*Design exercise", c.source, re.MULTILINE)]
+        assert design, f"lesson {lesson} has no 'Design exercise' section"
     imports = next(c for c in nb.cells if c.cell_type == "code")
     assert imports.source.startswith("import labkit  # first"), "import labkit must come first"
 
