@@ -3,6 +3,7 @@ and nothing fetched from the network, neither while building nor while reading."
 
 import base64
 import hashlib
+import html
 import html.parser
 import json
 import re
@@ -16,6 +17,8 @@ import pytest
 
 from labkit.course.book import MANIFEST, build_book
 from labkit.course.lessons import METADATA
+from labkit.course.quiz import NOT_RUNNING as QUIZ_NOT_RUNNING
+from labkit.course.quiz import quiz
 from labkit.course.widgets import NOT_RUNNING
 from labkit.errors import LabkitError
 
@@ -169,14 +172,27 @@ def test_no_remote_assets(book):
 
 def test_sliders_show_one_line_not_a_repr(book):
     """A stored slider needs a kernel: the book shows the line saying so and the default figure, never a repr."""
-    explorers = [p for p in LESSONS if "application/vnd.jupyter.widget-view+json" in p.read_text(encoding="utf-8")]
+    explorers = [p for p in LESSONS if NOT_RUNNING in p.read_text(encoding="utf-8")]
     assert len(explorers) >= 3
-    for p in explorers:
-        text = (book / "notebooks" / f"{p.stem}.html").read_text(encoding="utf-8")
-        assert NOT_RUNNING in text.replace("&#8217;", "'")
-        for repr_text in ("VBox(", "FloatLogSlider(", "IntSlider(", "model_id", "Error displaying widget",
-                          "widget-view+json"):
+    for p in LESSONS:
+        text = (book / "notebooks" / f"{p.stem}.html").read_text(encoding="utf-8").replace("&#8217;", "'")
+        if p in explorers:
+            assert NOT_RUNNING in text
+        for repr_text in ("VBox(", "FloatLogSlider(", "IntSlider(", "ToggleButtons(", "model_id",
+                          "Error displaying widget", "widget-view+json"):
             assert repr_text not in text, f"{p.stem}: {repr_text!r} shows in the book"
+
+
+def test_every_lesson_page_shows_its_quiz_without_the_answers(book):
+    """The quiz's questions are stored as text, so a reader of the book sees them; its answer buttons need a
+    kernel, so the book shows the one line saying so — and no explanation gives an answer away."""
+    for p in LESSONS:
+        q = quiz(p.stem)
+        text = html.unescape((book / "notebooks" / f"{p.stem}.html").read_text(encoding="utf-8"))
+        assert f"Quiz: {q.title}" in text and QUIZ_NOT_RUNNING in text, p.stem
+        for question in q.questions:
+            assert " ".join(question.ask.split()) in " ".join(text.split()), (p.stem, question.ask)
+            assert question.why not in text, f"{p.stem}: an answer's explanation shows in the book"
 
 
 def test_instructor_kit_is_in_the_book_when_it_has_pages(book):
