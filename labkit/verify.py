@@ -260,7 +260,6 @@ def random_inputs(cmodel: CModel, samples: int, seed: int = 0) -> np.ndarray:
     return rng.uniform(lo - pad, hi + pad, size=(samples, cmodel.input.size)).astype(np.float32)
 
 
-
 def _build_and_run(cmodel: CModel, reference: str, flat: np.ndarray, target: str, workdir: Path, sanitize: bool,
                    report: "VerifyReport") -> np.ndarray:
     """The C built for ``target`` with ``reference``'s arithmetic, run on ``flat``; its outputs. The first
@@ -274,6 +273,7 @@ def _build_and_run(cmodel: CModel, reference: str, flat: np.ndarray, target: str
         report.metrics.update(sizes)
         report.metrics.update(counts)
     return got
+
 
 def verify(
     model,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit.course.quiz import QUIZ_DIR, available, load_quiz  # noqa: E402
+from labkit.course.quiz import available, quiz  # noqa: E402
 
 
 def key_markdown() -> str:
     lines = ["# Quiz answers (instructors' key)", ""]
     for stem in available():
-        q = load_quiz(QUIZ_DIR / f"{stem}.yml")
+        q = quiz(stem)
         lines += [f"## {q.title}", "", f"`{stem}`", ""]
         for i, question in enumerate(q.questions, 1):
             lines.append(f"{i}. {question.ask}")

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from lab_server import free_port, new_token, running_lab, server_args, shutdown_kernels
-from labkit.course.quiz import QUIZ_DIR, load_quiz
+from labkit.course.quiz import quiz as lesson_quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "browser-screenshots"
@@ -89,7 +89,7 @@ def _run_all(page) -> float:
 def _answer_quiz(page, notebook, lesson: str) -> None:
     """The lesson's quiz, as a learner answers it: its questions are on the page, a wrong letter gets a
     hint ("not quite"), the right one "right" and why — the Check buttons work in the browser."""
-    quiz = load_quiz(QUIZ_DIR / f"{lesson}.yml")
+    quiz = lesson_quiz(lesson)
     cell = notebook.locator(".jp-CodeCell", has_text=f"Quiz: {quiz.title}")
     assert cell.count() == 1, f"{lesson}: its quiz is not shown"
     number, question = next((i, q) for i, q in enumerate(quiz.questions, 1) if not q.is_numeric)
