@@ -125,22 +125,46 @@ static void lk_col_pixel(int16_t *col, int32_t j, const int8_t *src, int32_t k4,
     }
 }
 
-/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`. */
+/* n bytes from s to d, a word at a time while it can (the Cortex-M4 loads and stores unaligned
+ * words); returns d + n. */
+static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
+    for (; n >= 4; n -= 4, d += 4, s += 4) {
+        const uint32_t v = lk_read4(s);
+        memcpy(d, &v, 4);
+    }
+    for (; n > 0; --n) *d++ = *s++;
+    return d;
+}
+
+/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`: row by
+ * row of the filter, the taps inside the image copied (one run per row without dilation or groups:
+ * the row's taps are adjacent in memory), the others and the padding up to k4 as the input zero
+ * point, which adds nothing. */
 static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
                       int8_t *bytes) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
-    const int8_t zero = (int8_t)-p->input_offset; /* the input zero point: adds nothing */
+    const int8_t zero = (int8_t)-p->input_offset;
+    int32_t kx0, kx1;
+    lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+    if (kx0 == kx1) kx0 = kx1 = p->k_w; /* no tap inside: all zeros */
+    const int run = p->dilation_w == 1 && fic == p->in_ch; /* the taps kx0 .. kx1 - 1 of a row: one run */
+    const int32_t before = kx0 * fic, after = (p->k_w - kx1) * fic, row_n = p->k_w * fic;
     int8_t *d = bytes;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
-        for (int32_t kx = 0, in_x = in_x0; kx < p->k_w; ++kx, in_x += p->dilation_w) {
-            if (in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w) {
-                const int8_t *s = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic;
-                for (int32_t i = fic; i > 0; --i) *d++ = *s++;
-            } else {
-                for (int32_t i = fic; i > 0; --i) *d++ = zero;
-            }
+        if (in_y < 0 || in_y >= p->in_h) {
+            memset(d, zero, (size_t)row_n);
+            d += row_n;
+            continue;
         }
+        for (int32_t i = 0; i < before; ++i) *d++ = zero;
+        const int8_t *s = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
+        if (run) {
+            d = lk_copy_bytes(d, s, (kx1 - kx0) * fic);
+        } else {
+            for (int32_t kx = kx0; kx < kx1; ++kx, s += p->dilation_w * p->in_ch) d = lk_copy_bytes(d, s, fic);
+        }
+        for (int32_t i = 0; i < after; ++i) *d++ = zero;
     }
     while (d < bytes + k4) *d++ = zero;
 }
