@@ -6,6 +6,10 @@
  * `dilation` apart, that land inside the image [0, in_size): k runs from *first to *end - 1. */
 static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int32_t dilation, int32_t *first,
                            int32_t *end) {
+    if (origin >= 0 && origin + (k_size - 1) * dilation < in_size) { /* the usual case, without divisions */
+        *first = 0, *end = k_size;
+        return;
+    }
     int32_t k0 = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
     int32_t k1 = in_size - origin <= 0 ? 0 : (in_size - origin + dilation - 1) / dilation;
     if (k1 > k_size) k1 = k_size;
@@ -140,6 +144,9 @@ static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
  * row of the filter, the taps inside the image copied (one run per row without dilation or groups:
  * the row's taps are adjacent in memory), the others and the padding up to k4 as the input zero
  * point, which adds nothing. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* its 0..3-byte fills stay loops, not memset calls */
+#endif
 static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
                       int8_t *bytes) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
@@ -333,6 +340,33 @@ static inline int8_t lk_dw_output(const lk_depthwise_conv_params *p, int32_t acc
         a3 = lk_smlatt(xb_, wb_, a3);                                                              \
     } while (0)
 
+/* The quads of channels of a pixel whose window lies inside the image, when every channel's
+ * requantization constants are in r: a function of its own, so that its loops have the registers
+ * (GCC's scheduling before register allocation off, as for lk_conv_channels). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_dw_inside(const int8_t *xq, const uint32_t *w, const int32_t *tap_offset,
+                                                   int32_t taps, int32_t quads, const int32_t *bias,
+                                                   const lk_requant_e2 *r, uint32_t offset2, int full, int32_t lo,
+                                                   int32_t hi, int8_t *out) {
+    for (int32_t q = quads; q > 0; --q, xq += 4, out += 4, r += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
+        const int32_t *off = tap_offset;
+        for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
+        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
+        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
+        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
+        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
+        if (!full) {
+            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
+            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
+        }
+        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+    }
+}
+
 /* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
  * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
  * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then a pixel
@@ -383,7 +417,9 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                 const int inside = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
                 const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
-                for (int32_t q = 0; q < quads; ++q) {
+                const int whole = inside && fast; /* the usual pixel: lk_dw_inside takes every quad */
+                if (whole) lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
+                for (int32_t q = whole ? quads : 0; q < quads; ++q) {
                     const int32_t o = 4 * q;
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
