@@ -108,8 +108,8 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
  * the scratch as int16 with the input offset added (SXTAB16): border taps and padding become 0,
  * and every pixel has the same K4 values, border or not. The dot products then take the four
  * pixels by one output channel: per step of 4 values one weight word, unpacked once for the four
- * pixels, and 8 SMLADs; the channel's requantization constants are computed once for its four
- * outputs. The last step reads the weight word past K: the generator pads the filter array so
+ * pixels, and 8 SMLADs; each channel's requantization constants, computed once per call, serve
+ * its four outputs. The last step reads the weight word past K: the generator pads the filter array so
  * that the read stays inside it, and it multiplies the window's zeros.
  *
  * Scratch layout (int16, SXTB16's order: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
