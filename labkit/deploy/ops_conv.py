@@ -124,7 +124,12 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     _, z_in = _scalar(x)
     _, z_out = _scalar(y)
     shape = f"{out_ch} x {k_h} x {k_w} x {filter_in_ch}"
-    arrays = [CArray("int8_t", f"{name}_filter", w.data.reshape(-1), f"{shape} int8 filter")]
+    # The DSP path reads each weight row as whole words (LK_CONV_SCRATCH_BYTES): the last row's
+    # last word needs up to 3 bytes past the filter, zeros here (they multiply the window's zeros).
+    k = k_h * k_w * filter_in_ch
+    pad = np.zeros((k + 3) // 4 * 4 - k, dtype=np.int8)
+    arrays = [CArray("int8_t", f"{name}_filter", np.concatenate([w.data.reshape(-1), pad]),
+                     f"{shape} int8 filter" + (f", then {pad.size} zero bytes the DSP path may read" if pad.size else ""))]
     if b is not None:
         arrays.append(CArray("int32_t", f"{name}_bias", b.data.reshape(-1), "int32 biases"))
     arrays += _requantization(x, w, y, out_ch, name)
@@ -149,12 +154,13 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         call=f"lk_conv_s8(&{name}_params, {{in0}}, {name}_filter, {bias}, {{out0}}, (int16_t *)({{scratch}}));",
         arrays=arrays,
         struct=("lk_conv_params", f"{name}_params", fields),
-        # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of two output pixels, int16
-        scratch_bytes=4 * ((k_h * k_w * filter_in_ch + 3) // 4 * 4),
+        # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of four output pixels (int16), one window (bytes)
+        # and each output channel's requantization constants (3 int32)
+        scratch_bytes=9 * ((k + 3) // 4 * 4) + 12 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
-        # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding
-        features=frozenset({"conv_pointwise"}) if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"]) == (1, 1, 1, 0, 0)
-        else frozenset(),
+        # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels
+        features=frozenset({"conv_pointwise"})
+        if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"], in_ch % 4) == (1, 1, 1, 0, 0, 0) else frozenset(),
     )
 
 
@@ -192,9 +198,11 @@ def _depthwise_conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         input_offset=-z_in, output_offset=z_out, act_min=lo, act_max=hi,
         multiplier=f"{name}_multiplier", shift=f"{name}_shift",
     )  # fmt: skip
-    # LK_DEPTHWISE_SCRATCH_BYTES: the DSP path's tap offsets (int32) and unpacked weights (int16)
+    # LK_DEPTHWISE_SCRATCH_BYTES: the DSP path's tap offsets (int32), unpacked weights (int16) and
+    # per-channel requantization constants (3 int32)
     taps = k_h * k_w
-    scratch = 4 * ((taps + 1) // 2 * 2) + 8 * (out_ch // 4) * taps if depth_multiplier == 1 and out_ch >= 4 else 0
+    scratch = (4 * ((taps + 1) // 2 * 2) + 8 * (out_ch // 4) * taps + 12 * (out_ch // 4 * 4)
+               if depth_multiplier == 1 and out_ch >= 4 else 0)
     extra = f", {in_ch} channels" + (f" x {depth_multiplier}" if depth_multiplier > 1 else "")
     if dilation_h != 1 or dilation_w != 1:
         extra += f", dilation {dilation_h}x{dilation_w}"

@@ -6,6 +6,10 @@
  * `dilation` apart, that land inside the image [0, in_size): k runs from *first to *end - 1. */
 static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int32_t dilation, int32_t *first,
                            int32_t *end) {
+    if (origin >= 0 && origin + (k_size - 1) * dilation < in_size) { /* the usual case, without divisions */
+        *first = 0, *end = k_size;
+        return;
+    }
     int32_t k0 = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
     int32_t k1 = in_size - origin <= 0 ? 0 : (in_size - origin + dilation - 1) / dilation;
     if (k1 > k_size) k1 = k_size;
@@ -13,35 +17,6 @@ static void lk_taps_inside(int32_t origin, int32_t in_size, int32_t k_size, int3
     *first = k0;
     *end = k1;
 }
-
-#if LK_DSP
-/* Output channel o of a CONV_2D or DEPTHWISE_CONV_2D from its accumulator. */
-#define lk_conv_output(p, acc, o) \
-    ((int8_t)lk_clamp(lk_requantize((acc), (p)->multiplier[o], (p)->shift[o]) + (p)->output_offset, (p)->act_min, (p)->act_max))
-
-/* lk_conv_output2 for any shift (one above -2 is rare: a multiplier of 1/2 or more) */
-__attribute__((noinline)) static void lk_conv_output2_any(const lk_conv_params *p, int32_t o, int32_t a0, int32_t a1,
-                                                          int8_t *out0, int8_t *out1) {
-    out0[o] = lk_conv_output(p, a0, o);
-    if (out1) out1[o] = lk_conv_output(p, a1, o);
-}
-
-/* Output channel o of two pixels from their accumulators a0 and a1 (out1 NULL: only the first):
- * what depends on the channel only is computed once. */
-static inline __attribute__((always_inline)) void lk_conv_output2(const lk_conv_params *p, int32_t o, int32_t a0, int32_t a1, int8_t *out0,
-                                                                     int8_t *out1) {
-    const int32_t m = p->multiplier[o], shift = p->shift[o];
-    const int32_t z = p->output_offset, lo = p->act_min, hi = p->act_max;
-    if (shift <= -2) {
-        const int e1 = -shift - 1;
-        const int32_t round_hi = (int32_t)(1u << (e1 - 1));
-        out0[o] = (int8_t)lk_clamp(lk_requantize_e2(a0, m, round_hi, e1) + z, lo, hi);
-        if (out1) out1[o] = (int8_t)lk_clamp(lk_requantize_e2(a1, m, round_hi, e1) + z, lo, hi);
-    } else {
-        lk_conv_output2_any(p, o, a0, a1, out0, out1);
-    }
-}
-#endif
 
 /* The kernels below work on a local copy of their parameters: as far as the compiler knows,
  * the int8_t stores to `output` could change *params (char-sized types may alias anything),
@@ -94,135 +69,164 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
 
 #else /* LK_DSP */
 
-/* DSP path: im2col. For a pair of output pixels, the window each one sees (its taps, one group's
- * input channels) is copied into the scratch as int16 with the input offset added (SXTAB16), and
- * zeros where a tap falls outside the image: every pixel then has the same K = k_h * k_w * fic
- * values, border or not, and each value is unpacked once for all the group's output channels.
- * The dot products then take two pixels by two output channels, 16 MACs per step of 4 values in
- * 8 SMLADs, each weight word unpacked once for both pixels and each scratch word used for both
- * channels.
+/* One output channel's requantization for a shift of -23 .. -2 (lk_requantize_e2), the output
+ * zero point folded into the rounding word: adding z * 2^e1 before the shift by e1 adds z after
+ * it, exactly, and cannot overflow for e1 <= 22. Computed once per call, into the scratch. */
+typedef struct {
+    int32_t multiplier, round_hi, e1;
+} lk_requant_e2;
+
+static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shift, int32_t z) {
+    r->multiplier = multiplier;
+    r->e1 = -shift - 1;
+    r->round_hi = (int32_t)(1u << ((r->e1 - 1) & 31)) + (int32_t)((uint32_t)z << (r->e1 & 31));
+}
+
+/* Requantized accumulator `acc` with r's constants, saturated to int8 (SSAT). */
+#define LK_REQUANT_E2(acc, m, round_hi, e1) lk_ssat8(lk_requantize_e2((acc), (m), (round_hi), (e1)))
+
+/* Four outputs of one channel o (accumulators a0..a3) into out0..out3[o], r its constants: SSAT
+ * alone clamps when the activation's range is all of int8 (`full`: no activation, or a ReLU /
+ * ReLU6 whose range is the output's), else [lo, hi]. The constants are read once (the int8 stores
+ * could alias them). */
+#define LK_REQUANT_E2_OUT4(r, full, lo, hi, o, out0, out1, out2, out3, a0, a1, a2, a3)       \
+    do {                                                                                     \
+        const int32_t m_ = (r)->multiplier, rh_ = (r)->round_hi, e1_ = (r)->e1;              \
+        int32_t v0_ = LK_REQUANT_E2(a0, m_, rh_, e1_), v1_ = LK_REQUANT_E2(a1, m_, rh_, e1_); \
+        int32_t v2_ = LK_REQUANT_E2(a2, m_, rh_, e1_), v3_ = LK_REQUANT_E2(a3, m_, rh_, e1_); \
+        if (!(full)) {                                                                       \
+            v0_ = lk_clamp(v0_, lo, hi), v1_ = lk_clamp(v1_, lo, hi);                        \
+            v2_ = lk_clamp(v2_, lo, hi), v3_ = lk_clamp(v3_, lo, hi);                        \
+        }                                                                                    \
+        (out0)[o] = (int8_t)v0_, (out1)[o] = (int8_t)v1_;                                     \
+        (out2)[o] = (int8_t)v2_, (out3)[o] = (int8_t)v3_;                                     \
+    } while (0)
+
+/* DSP path: im2col, four output pixels at a time. Each pixel's window (its taps, one group's
+ * input channels: K = k_h * k_w * fic values) is gathered as bytes, the taps outside the image as
+ * the input zero point, padded with it to K4 (K rounded up to a multiple of 4), then unpacked into
+ * the scratch as int16 with the input offset added (SXTAB16): border taps and padding become 0,
+ * and every pixel has the same K4 values, border or not. The dot products then take the four
+ * pixels by one output channel: per step of 4 values one weight word, unpacked once for the four
+ * pixels, and 8 SMLADs; each channel's requantization constants, computed once per call, serve
+ * its four outputs. The last step reads the weight word past K: the generator pads the filter array so
+ * that the read stays inside it, and it multiplies the window's zeros.
  *
- * The scratch layout follows SXTB16's: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
- * (w1, w3), so each group of 4 values of a pixel is stored as the two words (x0, x2), (x1, x3);
- * the pixels of a pair alternate group by group (16 bytes: pixel 0's two words, pixel 1's). */
+ * Scratch layout (int16, SXTB16's order: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
+ * (w1, w3)): each group of 4 values x0..x3 of a pixel is the two words (x0, x2), (x1, x3); the
+ * four pixels' words alternate group by group (32 bytes a group); after them, K4 bytes where a
+ * window is gathered; then each output channel's requantization constants (lk_requant_e2).
+ * LK_CONV_SCRATCH_BYTES: 9 * K4 + 12 * out_ch bytes. */
+#define LK_CONV_PIXELS 4
 
-/* The int16 slot of value i of pixel j (0 or 1) of a pair. */
-static inline int32_t lk_col_slot(int32_t i, int32_t j) {
-    return 8 * (i >> 2) + 4 * j + ((i & 1) << 1) + ((i & 2) >> 1);
-}
-
-/* Values i .. i + n - 1 of pixel j's window: src[0 .. n) plus the input offset, or zeros (src NULL).
- * Whole groups of 4 go a word at a time: one load, two SXTAB16, two stores. */
-static void lk_col_fill(int16_t *col, int32_t j, int32_t i, const int8_t *src, int32_t n, int32_t offset) {
-    for (; n > 0 && (i & 3); ++i, --n) col[lk_col_slot(i, j)] = (int16_t)(src ? *src++ + offset : 0);
-    uint32_t *d = (uint32_t *)(void *)(col + lk_col_slot(i, j));
-    if (src) {
-        const uint32_t offset2 = lk_pack2(offset);
-        for (; n >= 4; n -= 4, i += 4, src += 4, d += 4) {
-            uint32_t v = lk_read4(src);
-            d[0] = lk_sxtab16(offset2, v);
-            d[1] = lk_sxtab16_ror8(offset2, v);
-        }
-    } else {
-        for (; n >= 4; n -= 4, i += 4, d += 4) d[0] = d[1] = 0;
+/* Pixel j's slots of the scratch from the bytes src[0 .. k4): one load, two SXTAB16 per 4 values. */
+static void lk_col_pixel(int16_t *col, int32_t j, const int8_t *src, int32_t k4, uint32_t offset2) {
+    uint32_t *d = (uint32_t *)(void *)col + 2 * j;
+    for (int32_t n = k4 >> 2; n > 0; --n, src += 4, d += 2 * LK_CONV_PIXELS) {
+        const uint32_t v = lk_read4(src);
+        d[0] = lk_sxtab16(offset2, v);
+        d[1] = lk_sxtab16_ror8(offset2, v);
     }
-    for (; n > 0; ++i, --n) col[lk_col_slot(i, j)] = (int16_t)(src ? *src++ + offset : 0);
 }
 
-/* One pixel's window (output pixel (y, x) of batch image in_b, group g) into slot j of the scratch:
- * row by row of the filter, the taps inside the image as runs of input (one run per row without
- * dilation or groups: the row's taps are adjacent in memory), zeros for the others. */
-static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t j,
-                      int16_t *col) {
+/* n bytes from s to d, a word at a time while it can (the Cortex-M4 loads and stores unaligned
+ * words); returns d + n. */
+static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
+    for (; n >= 4; n -= 4, d += 4, s += 4) {
+        const uint32_t v = lk_read4(s);
+        memcpy(d, &v, 4);
+    }
+    for (; n > 0; --n) *d++ = *s++;
+    return d;
+}
+
+/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`: row by
+ * row of the filter, the taps inside the image copied (one run per row without dilation or groups:
+ * the row's taps are adjacent in memory), the others and the padding up to k4 as the input zero
+ * point, which adds nothing. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* its 0..3-byte fills stay loops, not memset calls */
+#endif
+static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
+                      int8_t *bytes) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
-    const int32_t row_n = p->k_w * fic, offset = p->input_offset;
-    const int contiguous = p->dilation_w == 1 && fic == p->in_ch;
-    int32_t kx0 = 0, kx1 = p->k_w;
-    if (in_x0 < 0 || in_x0 + (p->k_w - 1) * p->dilation_w >= p->in_w) {
-        lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
-    }
-    for (int32_t ky = 0, i = 0; ky < p->k_h; ++ky, i += row_n) {
+    const int8_t zero = (int8_t)-p->input_offset;
+    int32_t kx0, kx1;
+    lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
+    if (kx0 == kx1) kx0 = kx1 = p->k_w; /* no tap inside: all zeros */
+    const int run = p->dilation_w == 1 && fic == p->in_ch; /* the taps kx0 .. kx1 - 1 of a row: one run */
+    const int32_t before = kx0 * fic, after = (p->k_w - kx1) * fic, row_n = p->k_w * fic;
+    int8_t *d = bytes;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
-        if (in_y < 0 || in_y >= p->in_h || kx0 == kx1) {
-            lk_col_fill(col, j, i, NULL, row_n, 0);
+        if (in_y < 0 || in_y >= p->in_h) {
+            memset(d, zero, (size_t)row_n);
+            d += row_n;
             continue;
         }
-        /* tap kx0, the first inside the image */
-        const int8_t *src = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
-        if (kx0) lk_col_fill(col, j, i, NULL, kx0 * fic, 0);
-        if (contiguous) {
-            lk_col_fill(col, j, i + kx0 * fic, src, (kx1 - kx0) * fic, offset);
+        for (int32_t i = 0; i < before; ++i) *d++ = zero;
+        const int8_t *s = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
+        if (run) {
+            d = lk_copy_bytes(d, s, (kx1 - kx0) * fic);
         } else {
-            for (int32_t kx = kx0; kx < kx1; ++kx, src += p->dilation_w * p->in_ch) {
-                lk_col_fill(col, j, i + kx * fic, src, fic, offset);
-            }
+            for (int32_t kx = kx0; kx < kx1; ++kx, s += p->dilation_w * p->in_ch) d = lk_copy_bytes(d, s, fic);
         }
-        if (kx1 < p->k_w) lk_col_fill(col, j, i + kx1 * fic, NULL, (p->k_w - kx1) * fic, 0);
+        for (int32_t i = 0; i < after; ++i) *d++ = zero;
+    }
+    while (d < bytes + k4) *d++ = zero;
+}
+
+/* Output channel o of the four pixels from their accumulators, into out[d[j] + o], for any shift
+ * (one above -2 is rare: a multiplier of 1/2 or more). */
+__attribute__((noinline)) static void lk_conv_output4_any(const lk_conv_params *p, const int32_t *acc, int32_t o,
+                                                          int8_t *out, const int32_t *d) {
+    for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
+        const int32_t v = lk_requantize(acc[j], p->multiplier[o], p->shift[o]) + p->output_offset;
+        out[d[j] + o] = (int8_t)lk_clamp(v, p->act_min, p->act_max);
     }
 }
 
-#if LK_CONV_POINTWISE
-/* The windows of pixels (y0, x0) and (y1, x1) of a pointwise convolution: each is one input pixel's
- * channels, unpacked a word at a time as lk_col_fill does (the pair's slots alternate every 4). */
-__attribute__((noinline)) static void lk_col_pointwise(const lk_conv_params *p, const int8_t *in_b, int32_t y0,
-                                                       int32_t x0, int32_t y1, int32_t x1, int16_t *col) {
-    const int32_t sx = p->stride_w * p->in_ch, sy = p->stride_h * p->in_w * p->in_ch, n = p->in_ch;
-    const int8_t *s0 = in_b + y0 * sy + x0 * sx, *s1 = in_b + y1 * sy + x1 * sx;
-    const uint32_t offset2 = lk_pack2(p->input_offset);
-    uint32_t *d = (uint32_t *)__builtin_assume_aligned(col, 8);
-    for (int32_t n4 = n >> 2; n4 > 0; --n4, s0 += 4, s1 += 4, d += 4) {
-        const uint32_t v0 = lk_read4(s0), v1 = lk_read4(s1);
-        d[0] = lk_sxtab16(offset2, v0);
-        d[1] = lk_sxtab16_ror8(offset2, v0);
-        d[2] = lk_sxtab16(offset2, v1);
-        d[3] = lk_sxtab16_ror8(offset2, v1);
-    }
-    if (n & 3) {
-        lk_col_fill(col, 0, n & ~3, s0, n & 3, p->input_offset);
-        lk_col_fill(col, 1, n & ~3, s1, n & 3, p->input_offset);
-    }
-}
-#else
-#define lk_col_pointwise(p, in_b, y0, x0, y1, x1, col) ((void)0) /* never reached: the model has no 1x1 */
+/* Output channels o0 .. o1 - 1 (one group's) of the four pixels in the scratch (K4 values each), one
+ * channel at a time: the dot products with its weight row (k bytes apart), then requantized into
+ * out[d[j] + o] for pixel j (rq: every channel's constants, NULL if a shift is outside -23 .. -2).
+ * A function of its own, so that its inner loop has the registers; GCC's scheduling before
+ * register allocation is off for it (it spilled the requantization's temporaries: measured). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
 #endif
-
-/* Output channels o0 .. o1 - 1 (one group's) of the pixel pair in the scratch (K values each),
- * two channels at a time: the dot products with their weight rows, then requantized into out0
- * and out1 (out1 NULL: no second pixel). A function of its own, so that its inner loop has the
- * registers to itself. */
 __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, const int16_t *col,
                                                        const int8_t *filter, const int32_t *bias, int32_t k,
-                                                       int32_t o0, int32_t o1, int8_t *out0, int8_t *out1) {
-    for (int32_t o = o0; o < o1; o += 2) {
-        const int two_ch = o + 1 < o1;
-        const int8_t *w0 = filter + o * k, *w1 = two_ch ? w0 + k : w0;
-        int32_t a00 = bias ? bias[o] : 0, a01 = bias && two_ch ? bias[o + 1] : 0;
-        int32_t a10 = a00, a11 = a01;
-        const uint32_t *c = (const uint32_t *)__builtin_assume_aligned(col, 8);
-        for (int32_t n4 = k >> 2; n4 > 0; --n4) {
-            const uint32_t x0a = c[0], x0b = c[1], x1a = c[2], x1b = c[3];
-            c += 4;
-            uint32_t wv = lk_read4(w0), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
-            w0 += 4;
-            a00 = lk_smlad(x0a, wa, a00);
-            a00 = lk_smlad(x0b, wb, a00);
-            a10 = lk_smlad(x1a, wa, a10);
-            a10 = lk_smlad(x1b, wb, a10);
-            wv = lk_read4(w1), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
-            w1 += 4;
-            a01 = lk_smlad(x0a, wa, a01);
-            a01 = lk_smlad(x0b, wb, a01);
-            a11 = lk_smlad(x1a, wa, a11);
-            a11 = lk_smlad(x1b, wb, a11);
+                                                       int32_t k4, int32_t o0, int32_t o1, int8_t *out,
+                                                       const int32_t *d, const lk_requant_e2 *rq) {
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int full = lo == -128 && hi == 127;
+    int8_t *const out1 = out + d[1], *const out2 = out + d[2], *const out3 = out + d[3];
+    for (int32_t o = o0; o < o1; ++o) {
+        const int8_t *w = filter + o * k;
+        int32_t a0 = bias ? bias[o] : 0, a1 = a0, a2 = a0, a3 = a0;
+        const uint64_t *c = (const uint64_t *)__builtin_assume_aligned(col, 8);
+        for (int32_t n = k4 >> 2; n > 0; --n, c += LK_CONV_PIXELS) {
+            const uint32_t wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
+            w += 4;
+            uint64_t x = c[0];
+            a0 = lk_smlad((uint32_t)x, wa, a0);
+            a0 = lk_smlad((uint32_t)(x >> 32), wb, a0);
+            x = c[1];
+            a1 = lk_smlad((uint32_t)x, wa, a1);
+            a1 = lk_smlad((uint32_t)(x >> 32), wb, a1);
+            x = c[2];
+            a2 = lk_smlad((uint32_t)x, wa, a2);
+            a2 = lk_smlad((uint32_t)(x >> 32), wb, a2);
+            x = c[3];
+            a3 = lk_smlad((uint32_t)x, wa, a3);
+            a3 = lk_smlad((uint32_t)(x >> 32), wb, a3);
         }
-        const int16_t *t = (const int16_t *)c; /* the last, partial group: slots 0 2 1 of each pixel */
-        for (int32_t i = 0; i < (k & 3); ++i) {
-            const int32_t s = ((i & 1) << 1) + ((i & 2) >> 1);
-            a00 += t[s] * w0[i], a01 += t[s] * w1[i];
-            a10 += t[4 + s] * w0[i], a11 += t[4 + s] * w1[i];
+        if (rq) {
+            LK_REQUANT_E2_OUT4(rq + o, full, lo, hi, o, out, out1, out2, out3, a0, a1, a2, a3);
+        } else {
+            const int32_t acc[LK_CONV_PIXELS] = {a0, a1, a2, a3};
+            lk_conv_output4_any(p, acc, o, out, d);
         }
-        lk_conv_output2(p, o, a00, a10, out0, out1);
-        if (two_ch) lk_conv_output2(p, o + 1, a01, a11, out0, out1);
     }
 }
 
@@ -230,33 +234,39 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
                 int8_t *output, int16_t *scratch) {
     const lk_conv_params copy = *params, *p = &copy;
     const int32_t groups = p->in_ch / p->filter_in_ch, out_ch_per_group = p->out_ch / groups;
-    const int32_t k = p->k_h * p->k_w * p->filter_in_ch; /* one output channel's filter */
+    const int32_t k = p->k_h * p->k_w * p->filter_in_ch, k4 = (k + 3) & ~3; /* one output channel's filter */
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
-    /* A pointwise (1x1) convolution's window is one input pixel's channels, never padded: it is
-     * unpacked straight from the input, without lk_im2col's taps and borders. */
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
+    lk_requant_e2 *rq = (lk_requant_e2 *)(void *)(bytes + k4); /* every output channel's constants */
+    for (int32_t o = 0; o < p->out_ch && rq; ++o) {
+        if (p->shift[o] > -2 || p->shift[o] < -23) rq = NULL; /* rare: lk_conv_output4_any for all */
+        else lk_requant_e2_init(&rq[o], p->multiplier[o], p->shift[o], p->output_offset);
+    }
+    /* A pointwise (1x1) convolution's window is one input pixel's channels, never padded: with a
+     * multiple of 4 channels it is unpacked straight from the input, without gathering. */
     const int pointwise = LK_CONV_POINTWISE && p->k_h == 1 && p->k_w == 1 && groups == 1 && p->pad_top == 0 &&
-                          p->pad_left == 0;
+                          p->pad_left == 0 && (p->in_ch & 3) == 0;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * image;
-        int32_t y0 = 0, x0 = 0; /* pixel px */
-        for (int32_t px = 0; px < pixels; px += 2) {
-            const int two_px = px + 1 < pixels; /* else the pixel is paired with itself */
-            int32_t y1 = y0, x1 = x0 + 1;
-            if (x1 == p->out_w) x1 = 0, ++y1;
-            if (!two_px) y1 = y0, x1 = x0;
-            int8_t *out0 = output + (b * pixels + px) * p->out_ch;
+        for (int32_t px = 0; px < pixels; px += LK_CONV_PIXELS) {
+            /* the last block may have fewer pixels: the last one is repeated (and stored again) */
+            int32_t d[LK_CONV_PIXELS];
+            for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) d[j] = (px + j < pixels ? j : pixels - 1 - px) * p->out_ch;
             for (int32_t g = 0; g < groups; ++g) {
-                if (pointwise) {
-                    lk_col_pointwise(p, in_b, y0, x0, y1, x1, scratch);
-                } else {
-                    lk_im2col(p, in_b, y0, x0, g, 0, scratch);
-                    lk_im2col(p, in_b, y1, x1, g, 1, scratch);
+                for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
+                    const int32_t q = px + d[j] / p->out_ch, y = q / p->out_w, x = q - y * p->out_w;
+                    if (pointwise) {
+                        lk_col_pixel(scratch, j, in_b + (y * p->stride_h * p->in_w + x * p->stride_w) * p->in_ch, k4,
+                                     offset2);
+                    } else {
+                        lk_im2col(p, in_b, y, x, g, k4, bytes);
+                        lk_col_pixel(scratch, j, bytes, k4, offset2);
+                    }
                 }
-                lk_conv_channels(p, scratch, filter, bias, k, g * out_ch_per_group, (g + 1) * out_ch_per_group,
-                                 out0, two_px ? out0 + p->out_ch : NULL);
+                lk_conv_channels(p, scratch, filter, bias, k, k4, g * out_ch_per_group, (g + 1) * out_ch_per_group,
+                                 output + (b * pixels + px) * p->out_ch, d, rq);
             }
-            y0 = y1, x0 = x1 + 1;
-            if (x0 == p->out_w) x0 = 0, ++y0;
         }
     }
 }
@@ -305,7 +315,7 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
 
 #else /* LK_DSP */
 
-/* Output channel o of one pixel (lk_conv_output2 for one accumulator). */
+/* Output channel o of one pixel, requantized (lk_requantize_e2 for the usual shift of -2 or less). */
 static inline int8_t lk_dw_output(const lk_depthwise_conv_params *p, int32_t acc, int32_t o) {
     const int32_t shift = p->shift[o];
     if (shift <= -2) {
@@ -330,6 +340,33 @@ static inline int8_t lk_dw_output(const lk_depthwise_conv_params *p, int32_t acc
         a3 = lk_smlatt(xb_, wb_, a3);                                                              \
     } while (0)
 
+/* The quads of channels of a pixel whose window lies inside the image, when every channel's
+ * requantization constants are in r: a function of its own, so that its loops have the registers
+ * (GCC's scheduling before register allocation off, as for lk_conv_channels). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_dw_inside(const int8_t *xq, const uint32_t *w, const int32_t *tap_offset,
+                                                   int32_t taps, int32_t quads, const int32_t *bias,
+                                                   const lk_requant_e2 *r, uint32_t offset2, int full, int32_t lo,
+                                                   int32_t hi, int8_t *out) {
+    for (int32_t q = quads; q > 0; --q, xq += 4, out += 4, r += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
+        const int32_t *off = tap_offset;
+        for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
+        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
+        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
+        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
+        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
+        if (!full) {
+            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
+            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
+        }
+        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+    }
+}
+
 /* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
  * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
  * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then a pixel
@@ -345,6 +382,10 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
     const int32_t quads = p->depth_multiplier == 1 ? out_ch >> 2 : 0;
     int32_t *tap_offset = (int32_t *)(void *)scratch;
     uint32_t *wq = (uint32_t *)(void *)(scratch + 2 * ((taps + 1) & ~1)); /* 8-byte aligned */
+    lk_requant_e2 *rq = (lk_requant_e2 *)(void *)(wq + 2 * quads * taps);  /* one per channel of the quads */
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int full = lo == -128 && hi == 127;
+    int fast = quads > 0; /* every channel's shift in -23 .. -2: rq holds their constants */
     if (quads) {
         for (int32_t ky = 0; ky < p->k_h; ++ky) {
             for (int32_t kx = 0; kx < p->k_w; ++kx) {
@@ -356,6 +397,11 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                     wq[2 * (q * taps + t) + 1] = lk_sxtb16_ror8(v);
                 }
             }
+        }
+        for (int32_t o = 0; o < 4 * quads; ++o) {
+            const int32_t shift = p->shift[o];
+            fast = fast && shift <= -2 && shift >= -23;
+            lk_requant_e2_init(&rq[o], p->multiplier[o], shift, p->output_offset);
         }
     }
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -371,7 +417,9 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                 const int inside = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
                 const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
-                for (int32_t q = 0; q < quads; ++q) {
+                const int whole = inside && fast; /* the usual pixel: lk_dw_inside takes every quad */
+                if (whole) lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
+                for (int32_t q = whole ? quads : 0; q < quads; ++q) {
                     const int32_t o = 4 * q;
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
@@ -387,10 +435,23 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                             }
                         }
                     }
-                    out[o] = lk_dw_output(p, a0, o);
-                    out[o + 1] = lk_dw_output(p, a1, o + 1);
-                    out[o + 2] = lk_dw_output(p, a2, o + 2);
-                    out[o + 3] = lk_dw_output(p, a3, o + 3);
+                    if (fast) {
+                        const lk_requant_e2 *r = rq + o;
+                        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
+                        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
+                        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
+                        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
+                        if (!full) {
+                            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
+                            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
+                        }
+                        out[o] = (int8_t)v0, out[o + 1] = (int8_t)v1, out[o + 2] = (int8_t)v2, out[o + 3] = (int8_t)v3;
+                    } else {
+                        out[o] = lk_dw_output(p, a0, o);
+                        out[o + 1] = lk_dw_output(p, a1, o + 1);
+                        out[o + 2] = lk_dw_output(p, a2, o + 2);
+                        out[o + 3] = lk_dw_output(p, a3, o + 3);
+                    }
                 }
                 for (int32_t o = 4 * quads; o < out_ch; ++o) {
                     const int32_t c = o / p->depth_multiplier; /* the input channel o filters */

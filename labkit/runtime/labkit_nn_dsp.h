@@ -32,6 +32,7 @@
 #define lk_smlad(a, b, acc) __smlad((a), (b), (acc))
 #define lk_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
 #define lk_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+#define lk_ssat8(x) __ssat((x), 8)
 #else
 static inline uint32_t lk_sxtb16(uint32_t x) {
     uint32_t r;
@@ -56,6 +57,11 @@ static inline int32_t lk_smlabb(uint32_t a, uint32_t b, int32_t acc) {
 static inline int32_t lk_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     int32_t r;
     __asm("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t lk_ssat8(int32_t x) {
+    int32_t r;
+    __asm("ssat %0, #8, %1" : "=r"(r) : "r"(x));
     return r;
 }
 #endif
