@@ -124,6 +124,58 @@ def test_representative_data_of_the_wrong_shape_or_dtype_is_refused(float_model,
         qat.qat_to_int8_tflite(qat_model, bad)
 
 
+def test_round_weights_to_fewer_bits(float_model):
+    """PTQ at 3 bits: every convolution channel, and each dense layer as a whole, on 7 levels -3..3 of
+    max |w| / 3; the largest weight kept exactly, every other within half a step; biases untouched."""
+    r = qat.round_weights(float_model, bits=3)
+    assert r is not float_model
+    for layer in float_model.layers:
+        if not layer.weights:
+            continue
+        (w, b), (wr, br) = layer.get_weights(), r.get_layer(layer.name).get_weights()
+        np.testing.assert_array_equal(b, br)
+        groups = ([(w[..., c], wr[..., c]) for c in range(w.shape[-1])] if layer.name.startswith("conv")
+                  else [(w, wr)])
+        for orig, rounded in groups:
+            step = np.abs(orig).max() / 3
+            codes = rounded / step
+            np.testing.assert_allclose(codes, np.round(codes), atol=1e-4)
+            assert np.abs(np.round(codes)).max() == 3 and len(np.unique(np.round(codes))) <= 7
+            assert np.abs(orig - rounded).max() <= step / 2 * (1 + 1e-5)
+    assert not np.array_equal(float_model.get_layer("dense").get_weights()[0], r.get_layer("dense").get_weights()[0])
+
+
+def test_qat_with_4_bit_weights_converts_to_int8_holding_4_bit_codes(float_model, digits):
+    x, y, xt, yt = digits
+    m = qat.quantization_aware(float_model, weight_bits=4)
+    qat.fine_tune_qat(m, x, y, epochs=1, seed=0)
+    tfl = qat.qat_to_int8_tflite(m, x)
+    assert tflite_kind(tfl) == "int8"
+    for op, n in (("CONV_2D", 2), ("FULLY_CONNECTED", 2)):
+        for k in range(n):
+            codes = report.int8_op_io(tfl, xt[0], op, occurrence=k)["weights"].values
+            assert codes.dtype == np.int8 and np.abs(codes.astype(int)).max() <= 7, (op, k)
+    assert evaluate_tflite(tfl, xt, yt) > 0.5  # it still classifies (chance: 0.1)
+
+
+@pytest.mark.parametrize("bits", [1, 9, 4.0, True, "4"])
+def test_weight_bits_out_of_range_are_refused(float_model, bits):
+    with pytest.raises(qat.QATError, match="weight_bits must be a whole number of bits from 2 to 8"):
+        qat.quantization_aware(float_model, weight_bits=bits)
+    with pytest.raises(qat.QATError, match="from 2 to 8"):
+        qat.round_weights(float_model, bits=bits)
+
+
+def test_fewer_bits_refuse_layers_they_do_not_cover():
+    from labkit.models import ds_cnn
+
+    m = ds_cnn((8, 8, 1), 10, alpha=0.25, filters=(4, 8))
+    for call in (lambda: qat.quantization_aware(m, weight_bits=4), lambda: qat.round_weights(m, bits=4)):
+        with pytest.raises(qat.QATError, match=r"Dense, Conv1D and Conv2D layers only.*stem_bn.*dw_1") as e:
+            call()
+        assert isinstance(e.value, LabkitError)
+
+
 def test_snr_helpers():
     x = np.array([3.0, -4.0])
     assert report.snr_db(x, x) == float("inf")
