@@ -140,40 +140,37 @@ static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
     return d;
 }
 
-/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`: row by
- * row of the filter, the taps inside the image copied (one run per row without dilation or groups:
- * the row's taps are adjacent in memory), the others and the padding up to k4 as the input zero
- * point, which adds nothing. */
+/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`, row by row
+ * of the filter (row_n = k_w * fic bytes a row): a window partly outside the image is first filled
+ * with the input zero point, which adds nothing; then the taps inside are copied, one run per
+ * row without dilation or groups (the row's taps are adjacent in memory), tap by tap otherwise.
+ * A window inside the image (the usual pixel) only has its k4 - K padding bytes filled. */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* its 0..3-byte fills stay loops, not memset calls */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* its 0..3-byte copies stay loops, not memcpy calls */
 #endif
-static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
+__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
                       int8_t *bytes) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
-    const int8_t zero = (int8_t)-p->input_offset;
-    int32_t kx0, kx1;
+    const int32_t row_n = p->k_w * fic;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
+    int32_t ky0, ky1, kx0, kx1;
+    lk_taps_inside(in_y0, p->in_h, p->k_h, p->dilation_h, &ky0, &ky1);
     lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
-    if (kx0 == kx1) kx0 = kx1 = p->k_w; /* no tap inside: all zeros */
+    /* the words the copies below leave as the zero point: all, or the padding's (k4 - K < 4) */
+    const int32_t from = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w ? k4 - 4 : 0;
+    for (int32_t i = from; i < k4; i += 4) memcpy(bytes + i, &zero4, 4);
+    if (kx0 >= kx1) return; /* no tap inside */
     const int run = p->dilation_w == 1 && fic == p->in_ch; /* the taps kx0 .. kx1 - 1 of a row: one run */
-    const int32_t before = kx0 * fic, after = (p->k_w - kx1) * fic, row_n = p->k_w * fic;
-    int8_t *d = bytes;
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-        const int32_t in_y = in_y0 + ky * p->dilation_h;
-        if (in_y < 0 || in_y >= p->in_h) {
-            memset(d, zero, (size_t)row_n);
-            d += row_n;
-            continue;
-        }
-        for (int32_t i = 0; i < before; ++i) *d++ = zero;
-        const int8_t *s = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
+    const int32_t step = p->dilation_w * p->in_ch;
+    const int8_t *s = in_b + ((in_y0 + ky0 * p->dilation_h) * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
+    int8_t *d = bytes + ky0 * row_n + kx0 * fic;
+    for (int32_t ky = ky0; ky < ky1; ++ky, s += p->dilation_h * p->in_w * p->in_ch, d += row_n) {
         if (run) {
-            d = lk_copy_bytes(d, s, (kx1 - kx0) * fic);
+            lk_copy_bytes(d, s, (kx1 - kx0) * fic);
         } else {
-            for (int32_t kx = kx0; kx < kx1; ++kx, s += p->dilation_w * p->in_ch) d = lk_copy_bytes(d, s, fic);
+            for (int32_t kx = kx0; kx < kx1; ++kx) lk_copy_bytes(d + (kx - kx0) * fic, s + (kx - kx0) * step, fic);
         }
-        for (int32_t i = 0; i < after; ++i) *d++ = zero;
     }
-    while (d < bytes + k4) *d++ = zero;
 }
 
 /* Output channel o of the four pixels from their accumulators, into out[d[j] + o], for any shift
