@@ -85,23 +85,6 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
 /* Requantized accumulator `acc` with r's constants, saturated to int8 (SSAT). */
 #define LK_REQUANT_E2(acc, m, round_hi, e1) lk_ssat8(lk_requantize_e2((acc), (m), (round_hi), (e1)))
 
-/* Four outputs of one channel o (accumulators a0..a3) into out0..out3[o], r its constants: SSAT
- * alone clamps when the activation's range is all of int8 (`full`: no activation, or a ReLU /
- * ReLU6 whose range is the output's), else [lo, hi]. The constants are read once (the int8 stores
- * could alias them). */
-#define LK_REQUANT_E2_OUT4(r, full, lo, hi, o, out0, out1, out2, out3, a0, a1, a2, a3)       \
-    do {                                                                                     \
-        const int32_t m_ = (r)->multiplier, rh_ = (r)->round_hi, e1_ = (r)->e1;              \
-        int32_t v0_ = LK_REQUANT_E2(a0, m_, rh_, e1_), v1_ = LK_REQUANT_E2(a1, m_, rh_, e1_); \
-        int32_t v2_ = LK_REQUANT_E2(a2, m_, rh_, e1_), v3_ = LK_REQUANT_E2(a3, m_, rh_, e1_); \
-        if (!(full)) {                                                                       \
-            v0_ = lk_clamp(v0_, lo, hi), v1_ = lk_clamp(v1_, lo, hi);                        \
-            v2_ = lk_clamp(v2_, lo, hi), v3_ = lk_clamp(v3_, lo, hi);                        \
-        }                                                                                    \
-        (out0)[o] = (int8_t)v0_, (out1)[o] = (int8_t)v1_;                                     \
-        (out2)[o] = (int8_t)v2_, (out3)[o] = (int8_t)v3_;                                     \
-    } while (0)
-
 /* DSP path: im2col, four output pixels at a time. Each pixel's window (its taps, one group's
  * input channels: K = k_h * k_w * fic values) is gathered as bytes, the taps outside the image as
  * the input zero point, padded with it to K4 (K rounded up to a multiple of 4), then unpacked into
@@ -115,8 +98,8 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
  * Scratch layout (int16, SXTB16's order: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
  * (w1, w3)): each group of 4 values x0..x3 of a pixel is the two words (x0, x2), (x1, x3); the
  * four pixels' words alternate group by group (32 bytes a group); after them, K4 bytes where a
- * window is gathered; then each output channel's requantization constants (lk_requant_e2).
- * LK_CONV_SCRATCH_BYTES: 9 * K4 + 12 * out_ch bytes. */
+ * window is gathered; then each output channel's bias and requantization constants (lk_conv_rq).
+ * LK_CONV_SCRATCH_BYTES: 9 * K4 + 16 * out_ch bytes. */
 #define LK_CONV_PIXELS 4
 
 /* Pixel j's slots of the scratch from the bytes src[0 .. k4): one load, two SXTAB16 per 4 values. */
@@ -172,8 +155,14 @@ __attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const i
     }
 }
 
-/* Output channel o of the four pixels from their accumulators, into out[d[j] + o], for any shift
- * (one above -2 is rare: a multiplier of 1/2 or more). */
+/* One output channel's bias and requantization constants (lk_requant_e2's, the output zero point
+ * folded in), read together once per channel. */
+typedef struct {
+    int32_t bias, multiplier, round_hi, e1;
+} lk_conv_rq;
+
+/* Output channel o of the four pixels from their accumulators, into out[d[j] + o]: any shift (one
+ * above -2 is rare: a multiplier of 1/2 or more) and an activation that clamps inside int8. */
 __attribute__((noinline)) static void lk_conv_output4_any(const lk_conv_params *p, const int32_t *acc, int32_t o,
                                                           int8_t *out, const int32_t *d) {
     for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
@@ -183,25 +172,27 @@ __attribute__((noinline)) static void lk_conv_output4_any(const lk_conv_params *
 }
 
 /* Output channels o0 .. o1 - 1 (one group's) of the four pixels in the scratch (K4 values each), one
- * channel at a time: the dot products with its weight row (k bytes apart), then requantized into
- * out[d[j] + o] for pixel j (rq: every channel's constants, NULL if a shift is outside -23 .. -2).
+ * channel at a time: the dot products with its weight row (rows K bytes apart, read as K4: the next
+ * row starts K4 - K bytes before where a row's reading ends), then requantized into out[d[j] + o]
+ * for pixel j: with SSAT alone when `fast` (every shift in -23 .. -2 and the activation's range all
+ * of int8: no activation, or a ReLU / ReLU6 whose range is the output's), else lk_conv_output4_any.
  * A function of its own, so that its inner loop has the registers; GCC's scheduling before
  * register allocation is off for it (it spilled the requantization's temporaries: measured). */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
 __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, const int16_t *col,
-                                                       const int8_t *filter, const int32_t *bias, int32_t k,
-                                                       int32_t k4, int32_t o0, int32_t o1, int8_t *out,
-                                                       const int32_t *d, const lk_requant_e2 *rq) {
-    const int32_t lo = p->act_min, hi = p->act_max;
-    const int full = lo == -128 && hi == 127;
+                                                       const int8_t *filter, int32_t k, int32_t k4, int32_t o0,
+                                                       int32_t o1, int8_t *out, const int32_t *d,
+                                                       const lk_conv_rq *rq, int fast) {
     int8_t *const out1 = out + d[1], *const out2 = out + d[2], *const out3 = out + d[3];
-    for (int32_t o = o0; o < o1; ++o) {
-        const int8_t *w = filter + o * k;
-        int32_t a0 = bias ? bias[o] : 0, a1 = a0, a2 = a0, a3 = a0;
-        const uint64_t *c = (const uint64_t *)__builtin_assume_aligned(col, 8);
-        for (int32_t n = k4 >> 2; n > 0; --n, c += LK_CONV_PIXELS) {
+    const uint64_t *const col8 = (const uint64_t *)__builtin_assume_aligned(col, 8), *const end = col8 + k4;
+    const int8_t *w = filter + o0 * k;
+    for (int32_t o = o0; o < o1; ++o, w -= k4 - k) {
+        const lk_conv_rq *r = rq + o;
+        int32_t a0 = r->bias, a1 = a0, a2 = a0, a3 = a0;
+        const uint64_t *c = col8;
+        do { /* K4 / 4 >= 1 steps */
             const uint32_t wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
             w += 4;
             uint64_t x = c[0];
@@ -216,9 +207,14 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
             x = c[3];
             a3 = lk_smlad((uint32_t)x, wa, a3);
             a3 = lk_smlad((uint32_t)(x >> 32), wb, a3);
-        }
-        if (rq) {
-            LK_REQUANT_E2_OUT4(rq + o, full, lo, hi, o, out, out1, out2, out3, a0, a1, a2, a3);
+            c += LK_CONV_PIXELS;
+        } while (c != end);
+        if (fast) {
+            const int32_t m = r->multiplier, rh = r->round_hi, e1 = r->e1;
+            out[o] = (int8_t)LK_REQUANT_E2(a0, m, rh, e1);
+            out1[o] = (int8_t)LK_REQUANT_E2(a1, m, rh, e1);
+            out2[o] = (int8_t)LK_REQUANT_E2(a2, m, rh, e1);
+            out3[o] = (int8_t)LK_REQUANT_E2(a3, m, rh, e1);
         } else {
             const int32_t acc[LK_CONV_PIXELS] = {a0, a1, a2, a3};
             lk_conv_output4_any(p, acc, o, out, d);
@@ -234,10 +230,14 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
-    lk_requant_e2 *rq = (lk_requant_e2 *)(void *)(bytes + k4); /* every output channel's constants */
-    for (int32_t o = 0; o < p->out_ch && rq; ++o) {
-        if (p->shift[o] > -2 || p->shift[o] < -23) rq = NULL; /* rare: lk_conv_output4_any for all */
-        else lk_requant_e2_init(&rq[o], p->multiplier[o], p->shift[o], p->output_offset);
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)(bytes + k4); /* every output channel's bias and constants */
+    int fast = p->act_min == -128 && p->act_max == 127;    /* else lk_conv_output4_any for all */
+    for (int32_t o = 0; o < p->out_ch; ++o) {
+        const int32_t shift = p->shift[o];
+        lk_requant_e2 r = {0, 0, 0};
+        if (shift > -2 || shift < -23) fast = 0; /* rare */
+        else lk_requant_e2_init(&r, p->multiplier[o], shift, p->output_offset);
+        rq[o].bias = bias ? bias[o] : 0, rq[o].multiplier = r.multiplier, rq[o].round_hi = r.round_hi, rq[o].e1 = r.e1;
     }
     /* A pointwise (1x1) convolution's window is one input pixel's channels, never padded: with a
      * multiple of 4 channels it is unpacked straight from the input, without gathering. */
@@ -260,8 +260,8 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
                         lk_col_pixel(scratch, j, bytes, k4, offset2);
                     }
                 }
-                lk_conv_channels(p, scratch, filter, bias, k, k4, g * out_ch_per_group, (g + 1) * out_ch_per_group,
-                                 output + (b * pixels + px) * p->out_ch, d, rq);
+                lk_conv_channels(p, scratch, filter, k, k4, g * out_ch_per_group, (g + 1) * out_ch_per_group,
+                                 output + (b * pixels + px) * p->out_ch, d, rq, fast);
             }
         }
     }
