@@ -112,6 +112,21 @@ static void lk_col_pixel(int16_t *col, int32_t j, const int8_t *src, int32_t k4,
     }
 }
 
+/* Pixel j's slots of the scratch straight from a window inside the image whose rows are runs of
+ * row_n bytes, a multiple of 4 (no dilation across a row, no groups), `step` bytes apart in the input. */
+static void lk_col_rows(int16_t *col, int32_t j, const int8_t *s, int32_t rows, int32_t row_n, int32_t step,
+                        uint32_t offset2) {
+    uint32_t *d = (uint32_t *)(void *)col + 2 * j;
+    for (int32_t r = rows; r > 0; --r, s += step) {
+        const int8_t *src = s;
+        for (int32_t n = row_n >> 2; n > 0; --n, src += 4, d += 2 * LK_CONV_PIXELS) {
+            const uint32_t v = lk_read4(src);
+            d[0] = lk_sxtab16(offset2, v);
+            d[1] = lk_sxtab16_ror8(offset2, v);
+        }
+    }
+}
+
 /* n bytes from s to d, a word at a time while it can (the Cortex-M4 loads and stores unaligned
  * words); returns d + n. */
 static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
@@ -123,34 +138,24 @@ static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
     return d;
 }
 
-/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`, row by row
- * of the filter (row_n = k_w * fic bytes a row): a window partly outside the image is first filled
- * with the input zero point, which adds nothing; then the taps inside are copied, one run per
- * row without dilation or groups (the row's taps are adjacent in memory), tap by tap otherwise.
- * A window inside the image (the usual pixel) only has its k4 - K padding bytes filled. */
-/* (No optimize attribute here: GCC does not inline lk_copy_bytes and lk_taps_inside into a function
- * with options of its own, measured: 2,600 instructions more on the DS-CNN's stem.) */
-__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
-                      int8_t *bytes) {
+/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`, tap by tap
+ * of the filter: a tap inside the image copies its fic input channels, one outside gives the input
+ * zero point (it adds nothing), as does the padding up to k4. Byte by byte, and small: lk_conv_s8
+ * takes the windows inside the image (the usual pixel) without it. */
+__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x,
+                                                int32_t g, int32_t k4, int8_t *bytes) {
     const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
-    const int32_t row_n = p->k_w * fic;
-    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
-    int32_t ky0, ky1, kx0, kx1;
-    lk_taps_inside(in_y0, p->in_h, p->k_h, p->dilation_h, &ky0, &ky1);
-    lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
-    /* the words the copies below leave as the zero point: all, or the padding's (k4 - K < 4) */
-    const int32_t from = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w ? k4 - 4 : 0;
-    for (int32_t i = from; i < k4; i += 4) memcpy(bytes + i, &zero4, 4);
-    if (kx0 >= kx1) return; /* no tap inside */
-    const int run = p->dilation_w == 1 && fic == p->in_ch; /* the taps kx0 .. kx1 - 1 of a row: one run */
-    const int32_t step = p->dilation_w * p->in_ch;
-    const int8_t *s = in_b + ((in_y0 + ky0 * p->dilation_h) * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
-    int8_t *d = bytes + ky0 * row_n + kx0 * fic;
-    for (int32_t ky = ky0; ky < ky1; ++ky, s += p->dilation_h * p->in_w * p->in_ch, d += row_n) {
-        if (run) {
-            lk_copy_bytes(d, s, (kx1 - kx0) * fic);
-        } else {
-            for (int32_t kx = kx0; kx < kx1; ++kx) lk_copy_bytes(d + (kx - kx0) * fic, s + (kx - kx0) * step, fic);
+    const int8_t zero = (int8_t)-p->input_offset;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)zero;
+    memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to k4 (the taps below overwrite up to K) */
+    int8_t *d = bytes;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t in_y = in_y0 + ky * p->dilation_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t in_x = in_x0 + kx * p->dilation_w;
+            const int inside = (uint32_t)in_y < (uint32_t)p->in_h && (uint32_t)in_x < (uint32_t)p->in_w;
+            const int8_t *s = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic; /* read only if inside */
+            for (int32_t i = 0; i < fic; ++i) *d++ = inside ? s[i] : zero;
         }
     }
 }
@@ -243,6 +248,12 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
      * multiple of 4 channels it is unpacked straight from the input, without gathering. */
     const int pointwise = LK_CONV_POINTWISE && p->k_h == 1 && p->k_w == 1 && groups == 1 && p->pad_top == 0 &&
                           p->pad_left == 0 && (p->in_ch & 3) == 0;
+    /* Without dilation across a row and without groups, each filter row of a window inside the image is
+     * one run of row_n bytes of the input, row_step bytes after the previous one. */
+    const int run = p->dilation_w == 1 && groups == 1;
+    const int32_t row_n = p->k_w * p->filter_in_ch, row_step = p->dilation_h * p->in_w * p->in_ch;
+    const int32_t span_h = (p->k_h - 1) * p->dilation_h, span_w = (p->k_w - 1) * p->dilation_w;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * image;
         for (int32_t px = 0; px < pixels; px += LK_CONV_PIXELS) {
@@ -252,9 +263,19 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
             for (int32_t g = 0; g < groups; ++g) {
                 for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
                     const int32_t q = px + d[j] / p->out_ch, y = q / p->out_w, x = q - y * p->out_w;
+                    const int32_t in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
                     if (pointwise) {
-                        lk_col_pixel(scratch, j, in_b + (y * p->stride_h * p->in_w + x * p->stride_w) * p->in_ch, k4,
-                                     offset2);
+                        lk_col_pixel(scratch, j, in_b + (in_y0 * p->in_w + in_x0) * p->in_ch, k4, offset2);
+                    } else if (run && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
+                        /* the usual pixel: its window inside the image, each filter row one run of the input */
+                        const int8_t *const s = in_b + (in_y0 * p->in_w + in_x0) * p->in_ch; /* tap (0, 0) */
+                        if ((row_n & 3) == 0) {
+                            lk_col_rows(scratch, j, s, p->k_h, row_n, row_step, offset2);
+                        } else {
+                            memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to K4 */
+                            for (int32_t ky = 0; ky < p->k_h; ++ky) lk_copy_bytes(bytes + ky * row_n, s + ky * row_step, row_n);
+                            lk_col_pixel(scratch, j, bytes, k4, offset2);
+                        }
                     } else {
                         lk_im2col(p, in_b, y, x, g, k4, bytes);
                         lk_col_pixel(scratch, j, bytes, k4, offset2);
