@@ -384,6 +384,37 @@ __attribute__((noinline)) static void lk_dw_inside(const int8_t *xq, const uint3
     }
 }
 
+/* lk_dw_inside for a pixel on the border: its taps inside the image are `rows` rows of `cols`
+ * taps, off0 / w0 the offsets and weights of the first (a row of the filter is k_w taps). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_dw_border(const int8_t *xq, const uint32_t *w0, const int32_t *off0,
+                                                   int32_t rows, int32_t cols, int32_t k_w, int32_t taps,
+                                                   int32_t quads, const int32_t *bias, const lk_requant_e2 *r,
+                                                   uint32_t offset2, int full, int32_t lo, int32_t hi, int8_t *out) {
+    for (int32_t q = quads; q > 0; --q, xq += 4, out += 4, r += 4, w0 += 2 * taps) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
+        const int32_t *off_row = off0;
+        const uint32_t *w_row = w0;
+        for (int32_t ry = rows; ry > 0; --ry, off_row += k_w, w_row += 2 * k_w) {
+            const int32_t *off = off_row;
+            const uint32_t *w = w_row;
+            for (int32_t c = cols; c > 0; --c, w += 2) LK_DW_TAP4(xq + *off++, w);
+        }
+        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
+        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
+        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
+        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
+        if (!full) {
+            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
+            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
+        }
+        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+    }
+}
+
 /* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
  * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
  * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then a pixel
@@ -434,41 +465,28 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                 const int inside = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
                 const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
-                const int whole = inside && fast; /* the usual pixel: lk_dw_inside takes every quad */
-                if (whole) lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
-                for (int32_t q = whole ? quads : 0; q < quads; ++q) {
+                if (fast && inside) { /* the usual pixel */
+                    lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
+                } else if (fast) { /* a border pixel: the rows ky0 .. ky1 - 1 and columns kx0 .. kx1 - 1 of taps */
+                    const int32_t first = ky0 * p->k_w + kx0;
+                    lk_dw_border(in_px, wq + 2 * first, tap_offset + first, ky1 - ky0, kx1 - kx0, p->k_w, taps, quads, bias,
+                                 rq, offset2, full, lo, hi, out);
+                }
+                for (int32_t q = fast ? quads : 0; q < quads; ++q) { /* rare: a shift outside -23 .. -2 */
                     const int32_t o = 4 * q;
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
                     const uint32_t *w = wq + 2 * q * taps;
                     const int8_t *xq = in_px + o;
-                    if (inside) {
-                        const int32_t *off = tap_offset;
-                        for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
-                    } else {
-                        for (int32_t ky = ky0; ky < ky1; ++ky) {
-                            for (int32_t t = ky * p->k_w + kx0; t < ky * p->k_w + kx1; ++t) {
-                                LK_DW_TAP4(xq + tap_offset[t], w + 2 * t);
-                            }
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        for (int32_t t = ky * p->k_w + kx0; t < ky * p->k_w + kx1; ++t) {
+                            LK_DW_TAP4(xq + tap_offset[t], w + 2 * t);
                         }
                     }
-                    if (fast) {
-                        const lk_requant_e2 *r = rq + o;
-                        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
-                        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
-                        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
-                        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
-                        if (!full) {
-                            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
-                            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
-                        }
-                        out[o] = (int8_t)v0, out[o + 1] = (int8_t)v1, out[o + 2] = (int8_t)v2, out[o + 3] = (int8_t)v3;
-                    } else {
-                        out[o] = lk_dw_output(p, a0, o);
-                        out[o + 1] = lk_dw_output(p, a1, o + 1);
-                        out[o + 2] = lk_dw_output(p, a2, o + 2);
-                        out[o + 3] = lk_dw_output(p, a3, o + 3);
-                    }
+                    out[o] = lk_dw_output(p, a0, o);
+                    out[o + 1] = lk_dw_output(p, a1, o + 1);
+                    out[o + 2] = lk_dw_output(p, a2, o + 2);
+                    out[o + 3] = lk_dw_output(p, a3, o + 3);
                 }
                 for (int32_t o = 4 * quads; o < out_ch; ++o) {
                     const int32_t c = o / p->depth_multiplier; /* the input channel o filters */
