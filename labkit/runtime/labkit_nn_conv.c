@@ -89,7 +89,9 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
  * input channels: K = k_h * k_w * fic values) is gathered as bytes, the taps outside the image as
  * the input zero point, padded with it to K4 (K rounded up to a multiple of 4), then unpacked into
  * the scratch as int16 with the input offset added (SXTAB16): border taps and padding become 0,
- * and every pixel has the same K4 values, border or not. The dot products then take the four
+ * and every pixel has the same K4 values, border or not. (A window inside the image whose filter
+ * rows are runs of a multiple of 4 bytes is unpacked straight from the input, a pointwise one too:
+ * no gathering.) The dot products then take the four
  * pixels by one output channel: per step of 4 values one weight word, unpacked once for the four
  * pixels, and 8 SMLADs; each channel's requantization constants, computed once per call, serve
  * its four outputs. The last step reads the weight word past K: the generator pads the filter array so
@@ -138,13 +140,13 @@ static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
     return d;
 }
 
-/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`, tap by tap
+/* The window whose first tap is at (in_y0, in_x0) of batch image in_b, group g, as k4 bytes at `bytes`, tap by tap
  * of the filter: a tap inside the image copies its fic input channels, one outside gives the input
  * zero point (it adds nothing), as does the padding up to k4. Byte by byte, and small: lk_conv_s8
  * takes the windows inside the image (the usual pixel) without it. */
-__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x,
-                                                int32_t g, int32_t k4, int8_t *bytes) {
-    const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
+__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t in_y0,
+                                                int32_t in_x0, int32_t g, int32_t k4, int8_t *bytes) {
+    const int32_t fic = p->filter_in_ch;
     const int8_t zero = (int8_t)-p->input_offset;
     const uint32_t zero4 = 0x01010101u * (uint8_t)zero;
     memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to k4 (the taps below overwrite up to K) */
@@ -256,14 +258,21 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * image;
+        int32_t y = 0, x = 0; /* the output pixel a block starts at */
         for (int32_t px = 0; px < pixels; px += LK_CONV_PIXELS) {
-            /* the last block may have fewer pixels: the last one is repeated (and stored again) */
-            int32_t d[LK_CONV_PIXELS];
-            for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) d[j] = (px + j < pixels ? j : pixels - 1 - px) * p->out_ch;
+            /* pixel j of the block: its output offset d[j] and its window's first tap (iy[j], ix[j]);
+             * the last block may have fewer pixels: the last one is repeated (and stored again) */
+            int32_t d[LK_CONV_PIXELS], iy[LK_CONV_PIXELS], ix[LK_CONV_PIXELS];
+            for (int32_t j = 0, dj = 0; j < LK_CONV_PIXELS; ++j) {
+                d[j] = dj, iy[j] = y * p->stride_h - p->pad_top, ix[j] = x * p->stride_w - p->pad_left;
+                if (px + j + 1 < pixels) { /* on to the next pixel, row by row */
+                    dj += p->out_ch;
+                    if (++x == p->out_w) x = 0, ++y;
+                }
+            }
             for (int32_t g = 0; g < groups; ++g) {
                 for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
-                    const int32_t q = px + d[j] / p->out_ch, y = q / p->out_w, x = q - y * p->out_w;
-                    const int32_t in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
+                    const int32_t in_y0 = iy[j], in_x0 = ix[j];
                     if (pointwise) {
                         lk_col_pixel(scratch, j, in_b + (in_y0 * p->in_w + in_x0) * p->in_ch, k4, offset2);
                     } else if (run && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
@@ -277,7 +286,7 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
                             lk_col_pixel(scratch, j, bytes, k4, offset2);
                         }
                     } else {
-                        lk_im2col(p, in_b, y, x, g, k4, bytes);
+                        lk_im2col(p, in_b, in_y0, in_x0, g, k4, bytes);
                         lk_col_pixel(scratch, j, bytes, k4, offset2);
                     }
                 }
