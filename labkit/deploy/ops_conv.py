@@ -155,8 +155,8 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         arrays=arrays,
         struct=("lk_conv_params", f"{name}_params", fields),
         # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of four output pixels (int16), one window (bytes)
-        # and each output channel's requantization constants (3 int32)
-        scratch_bytes=9 * ((k + 3) // 4 * 4) + 12 * out_ch,
+        # and each output channel's bias and requantization constants (4 int32)
+        scratch_bytes=9 * ((k + 3) // 4 * 4) + 16 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
         # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels
         features=frozenset({"conv_pointwise"})

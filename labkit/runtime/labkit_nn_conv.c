@@ -85,28 +85,13 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
 /* Requantized accumulator `acc` with r's constants, saturated to int8 (SSAT). */
 #define LK_REQUANT_E2(acc, m, round_hi, e1) lk_ssat8(lk_requantize_e2((acc), (m), (round_hi), (e1)))
 
-/* Four outputs of one channel o (accumulators a0..a3) into out0..out3[o], r its constants: SSAT
- * alone clamps when the activation's range is all of int8 (`full`: no activation, or a ReLU /
- * ReLU6 whose range is the output's), else [lo, hi]. The constants are read once (the int8 stores
- * could alias them). */
-#define LK_REQUANT_E2_OUT4(r, full, lo, hi, o, out0, out1, out2, out3, a0, a1, a2, a3)       \
-    do {                                                                                     \
-        const int32_t m_ = (r)->multiplier, rh_ = (r)->round_hi, e1_ = (r)->e1;              \
-        int32_t v0_ = LK_REQUANT_E2(a0, m_, rh_, e1_), v1_ = LK_REQUANT_E2(a1, m_, rh_, e1_); \
-        int32_t v2_ = LK_REQUANT_E2(a2, m_, rh_, e1_), v3_ = LK_REQUANT_E2(a3, m_, rh_, e1_); \
-        if (!(full)) {                                                                       \
-            v0_ = lk_clamp(v0_, lo, hi), v1_ = lk_clamp(v1_, lo, hi);                        \
-            v2_ = lk_clamp(v2_, lo, hi), v3_ = lk_clamp(v3_, lo, hi);                        \
-        }                                                                                    \
-        (out0)[o] = (int8_t)v0_, (out1)[o] = (int8_t)v1_;                                     \
-        (out2)[o] = (int8_t)v2_, (out3)[o] = (int8_t)v3_;                                     \
-    } while (0)
-
 /* DSP path: im2col, four output pixels at a time. Each pixel's window (its taps, one group's
  * input channels: K = k_h * k_w * fic values) is gathered as bytes, the taps outside the image as
  * the input zero point, padded with it to K4 (K rounded up to a multiple of 4), then unpacked into
  * the scratch as int16 with the input offset added (SXTAB16): border taps and padding become 0,
- * and every pixel has the same K4 values, border or not. The dot products then take the four
+ * and every pixel has the same K4 values, border or not. (A window inside the image whose filter
+ * rows are runs of a multiple of 4 bytes is unpacked straight from the input, a pointwise one too:
+ * no gathering.) The dot products then take the four
  * pixels by one output channel: per step of 4 values one weight word, unpacked once for the four
  * pixels, and 8 SMLADs; each channel's requantization constants, computed once per call, serve
  * its four outputs. The last step reads the weight word past K: the generator pads the filter array so
@@ -115,8 +100,8 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
  * Scratch layout (int16, SXTB16's order: a weight word w0 w1 w2 w3 unpacks into (w0, w2) and
  * (w1, w3)): each group of 4 values x0..x3 of a pixel is the two words (x0, x2), (x1, x3); the
  * four pixels' words alternate group by group (32 bytes a group); after them, K4 bytes where a
- * window is gathered; then each output channel's requantization constants (lk_requant_e2).
- * LK_CONV_SCRATCH_BYTES: 9 * K4 + 12 * out_ch bytes. */
+ * window is gathered; then each output channel's bias and requantization constants (lk_conv_rq).
+ * LK_CONV_SCRATCH_BYTES: 9 * K4 + 16 * out_ch bytes. */
 #define LK_CONV_PIXELS 4
 
 /* Pixel j's slots of the scratch from the bytes src[0 .. k4): one load, two SXTAB16 per 4 values. */
@@ -126,6 +111,21 @@ static void lk_col_pixel(int16_t *col, int32_t j, const int8_t *src, int32_t k4,
         const uint32_t v = lk_read4(src);
         d[0] = lk_sxtab16(offset2, v);
         d[1] = lk_sxtab16_ror8(offset2, v);
+    }
+}
+
+/* Pixel j's slots of the scratch straight from a window inside the image whose rows are runs of
+ * row_n bytes, a multiple of 4 (no dilation across a row, no groups), `step` bytes apart in the input. */
+static void lk_col_rows(int16_t *col, int32_t j, const int8_t *s, int32_t rows, int32_t row_n, int32_t step,
+                        uint32_t offset2) {
+    uint32_t *d = (uint32_t *)(void *)col + 2 * j;
+    for (int32_t r = rows; r > 0; --r, s += step) {
+        const int8_t *src = s;
+        for (int32_t n = row_n >> 2; n > 0; --n, src += 4, d += 2 * LK_CONV_PIXELS) {
+            const uint32_t v = lk_read4(src);
+            d[0] = lk_sxtab16(offset2, v);
+            d[1] = lk_sxtab16_ror8(offset2, v);
+        }
     }
 }
 
@@ -140,44 +140,36 @@ static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
     return d;
 }
 
-/* The window of output pixel (y, x) of batch image in_b, group g, as k4 bytes at `bytes`: row by
- * row of the filter, the taps inside the image copied (one run per row without dilation or groups:
- * the row's taps are adjacent in memory), the others and the padding up to k4 as the input zero
- * point, which adds nothing. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* its 0..3-byte fills stay loops, not memset calls */
-#endif
-static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t y, int32_t x, int32_t g, int32_t k4,
-                      int8_t *bytes) {
-    const int32_t fic = p->filter_in_ch, in_y0 = y * p->stride_h - p->pad_top, in_x0 = x * p->stride_w - p->pad_left;
+/* The window whose first tap is at (in_y0, in_x0) of batch image in_b, group g, as k4 bytes at `bytes`, tap by tap
+ * of the filter: a tap inside the image copies its fic input channels, one outside gives the input
+ * zero point (it adds nothing), as does the padding up to k4. Byte by byte, and small: lk_conv_s8
+ * takes the windows inside the image (the usual pixel) without it. */
+__attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t in_y0,
+                                                int32_t in_x0, int32_t g, int32_t k4, int8_t *bytes) {
+    const int32_t fic = p->filter_in_ch;
     const int8_t zero = (int8_t)-p->input_offset;
-    int32_t kx0, kx1;
-    lk_taps_inside(in_x0, p->in_w, p->k_w, p->dilation_w, &kx0, &kx1);
-    if (kx0 == kx1) kx0 = kx1 = p->k_w; /* no tap inside: all zeros */
-    const int run = p->dilation_w == 1 && fic == p->in_ch; /* the taps kx0 .. kx1 - 1 of a row: one run */
-    const int32_t before = kx0 * fic, after = (p->k_w - kx1) * fic, row_n = p->k_w * fic;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)zero;
+    memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to k4 (the taps below overwrite up to K) */
     int8_t *d = bytes;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
-        if (in_y < 0 || in_y >= p->in_h) {
-            memset(d, zero, (size_t)row_n);
-            d += row_n;
-            continue;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t in_x = in_x0 + kx * p->dilation_w;
+            const int inside = (uint32_t)in_y < (uint32_t)p->in_h && (uint32_t)in_x < (uint32_t)p->in_w;
+            const int8_t *s = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic; /* read only if inside */
+            for (int32_t i = 0; i < fic; ++i) *d++ = inside ? s[i] : zero;
         }
-        for (int32_t i = 0; i < before; ++i) *d++ = zero;
-        const int8_t *s = in_b + (in_y * p->in_w + in_x0 + kx0 * p->dilation_w) * p->in_ch + g * fic;
-        if (run) {
-            d = lk_copy_bytes(d, s, (kx1 - kx0) * fic);
-        } else {
-            for (int32_t kx = kx0; kx < kx1; ++kx, s += p->dilation_w * p->in_ch) d = lk_copy_bytes(d, s, fic);
-        }
-        for (int32_t i = 0; i < after; ++i) *d++ = zero;
     }
-    while (d < bytes + k4) *d++ = zero;
 }
 
-/* Output channel o of the four pixels from their accumulators, into out[d[j] + o], for any shift
- * (one above -2 is rare: a multiplier of 1/2 or more). */
+/* One output channel's bias and requantization constants (lk_requant_e2's, the output zero point
+ * folded in), read together once per channel. */
+typedef struct {
+    int32_t bias, multiplier, round_hi, e1;
+} lk_conv_rq;
+
+/* Output channel o of the four pixels from their accumulators, into out[d[j] + o]: any shift (one
+ * above -2 is rare: a multiplier of 1/2 or more) and an activation that clamps inside int8. */
 __attribute__((noinline)) static void lk_conv_output4_any(const lk_conv_params *p, const int32_t *acc, int32_t o,
                                                           int8_t *out, const int32_t *d) {
     for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
@@ -187,25 +179,27 @@ __attribute__((noinline)) static void lk_conv_output4_any(const lk_conv_params *
 }
 
 /* Output channels o0 .. o1 - 1 (one group's) of the four pixels in the scratch (K4 values each), one
- * channel at a time: the dot products with its weight row (k bytes apart), then requantized into
- * out[d[j] + o] for pixel j (rq: every channel's constants, NULL if a shift is outside -23 .. -2).
+ * channel at a time: the dot products with its weight row (rows K bytes apart, read as K4: the next
+ * row starts K4 - K bytes before where a row's reading ends), then requantized into out[d[j] + o]
+ * for pixel j: with SSAT alone when `fast` (every shift in -23 .. -2 and the activation's range all
+ * of int8: no activation, or a ReLU / ReLU6 whose range is the output's), else lk_conv_output4_any.
  * A function of its own, so that its inner loop has the registers; GCC's scheduling before
  * register allocation is off for it (it spilled the requantization's temporaries: measured). */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
 __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, const int16_t *col,
-                                                       const int8_t *filter, const int32_t *bias, int32_t k,
-                                                       int32_t k4, int32_t o0, int32_t o1, int8_t *out,
-                                                       const int32_t *d, const lk_requant_e2 *rq) {
-    const int32_t lo = p->act_min, hi = p->act_max;
-    const int full = lo == -128 && hi == 127;
+                                                       const int8_t *filter, int32_t k, int32_t k4, int32_t o0,
+                                                       int32_t o1, int8_t *out, const int32_t *d,
+                                                       const lk_conv_rq *rq, int fast) {
     int8_t *const out1 = out + d[1], *const out2 = out + d[2], *const out3 = out + d[3];
-    for (int32_t o = o0; o < o1; ++o) {
-        const int8_t *w = filter + o * k;
-        int32_t a0 = bias ? bias[o] : 0, a1 = a0, a2 = a0, a3 = a0;
-        const uint64_t *c = (const uint64_t *)__builtin_assume_aligned(col, 8);
-        for (int32_t n = k4 >> 2; n > 0; --n, c += LK_CONV_PIXELS) {
+    const uint64_t *const col8 = (const uint64_t *)__builtin_assume_aligned(col, 8), *const end = col8 + k4;
+    const int8_t *w = filter + o0 * k;
+    for (int32_t o = o0; o < o1; ++o, w -= k4 - k) {
+        const lk_conv_rq *r = rq + o;
+        int32_t a0 = r->bias, a1 = a0, a2 = a0, a3 = a0;
+        const uint64_t *c = col8;
+        do { /* K4 / 4 >= 1 steps */
             const uint32_t wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
             w += 4;
             uint64_t x = c[0];
@@ -220,9 +214,14 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
             x = c[3];
             a3 = lk_smlad((uint32_t)x, wa, a3);
             a3 = lk_smlad((uint32_t)(x >> 32), wb, a3);
-        }
-        if (rq) {
-            LK_REQUANT_E2_OUT4(rq + o, full, lo, hi, o, out, out1, out2, out3, a0, a1, a2, a3);
+            c += LK_CONV_PIXELS;
+        } while (c != end);
+        if (fast) {
+            const int32_t m = r->multiplier, rh = r->round_hi, e1 = r->e1;
+            out[o] = (int8_t)LK_REQUANT_E2(a0, m, rh, e1);
+            out1[o] = (int8_t)LK_REQUANT_E2(a1, m, rh, e1);
+            out2[o] = (int8_t)LK_REQUANT_E2(a2, m, rh, e1);
+            out3[o] = (int8_t)LK_REQUANT_E2(a3, m, rh, e1);
         } else {
             const int32_t acc[LK_CONV_PIXELS] = {a0, a1, a2, a3};
             lk_conv_output4_any(p, acc, o, out, d);
@@ -238,34 +237,61 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
-    lk_requant_e2 *rq = (lk_requant_e2 *)(void *)(bytes + k4); /* every output channel's constants */
-    for (int32_t o = 0; o < p->out_ch && rq; ++o) {
-        if (p->shift[o] > -2 || p->shift[o] < -23) rq = NULL; /* rare: lk_conv_output4_any for all */
-        else lk_requant_e2_init(&rq[o], p->multiplier[o], p->shift[o], p->output_offset);
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)(bytes + k4); /* every output channel's bias and constants */
+    int fast = p->act_min == -128 && p->act_max == 127;    /* else lk_conv_output4_any for all */
+    for (int32_t o = 0; o < p->out_ch; ++o) {
+        const int32_t shift = p->shift[o];
+        lk_requant_e2 r = {0, 0, 0};
+        if (shift > -2 || shift < -23) fast = 0; /* rare */
+        else lk_requant_e2_init(&r, p->multiplier[o], shift, p->output_offset);
+        rq[o].bias = bias ? bias[o] : 0, rq[o].multiplier = r.multiplier, rq[o].round_hi = r.round_hi, rq[o].e1 = r.e1;
     }
     /* A pointwise (1x1) convolution's window is one input pixel's channels, never padded: with a
      * multiple of 4 channels it is unpacked straight from the input, without gathering. */
     const int pointwise = LK_CONV_POINTWISE && p->k_h == 1 && p->k_w == 1 && groups == 1 && p->pad_top == 0 &&
                           p->pad_left == 0 && (p->in_ch & 3) == 0;
+    /* Without dilation across a row and without groups, each filter row of a window inside the image is
+     * one run of row_n bytes of the input, row_step bytes after the previous one. */
+    const int run = p->dilation_w == 1 && groups == 1;
+    const int32_t row_n = p->k_w * p->filter_in_ch, row_step = p->dilation_h * p->in_w * p->in_ch;
+    const int32_t span_h = (p->k_h - 1) * p->dilation_h, span_w = (p->k_w - 1) * p->dilation_w;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * image;
+        int32_t y = 0, x = 0; /* the output pixel a block starts at */
         for (int32_t px = 0; px < pixels; px += LK_CONV_PIXELS) {
-            /* the last block may have fewer pixels: the last one is repeated (and stored again) */
-            int32_t d[LK_CONV_PIXELS];
-            for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) d[j] = (px + j < pixels ? j : pixels - 1 - px) * p->out_ch;
+            /* pixel j of the block: its output offset d[j] and its window's first tap (iy[j], ix[j]);
+             * the last block may have fewer pixels: the last one is repeated (and stored again) */
+            int32_t d[LK_CONV_PIXELS], iy[LK_CONV_PIXELS], ix[LK_CONV_PIXELS];
+            for (int32_t j = 0, dj = 0; j < LK_CONV_PIXELS; ++j) {
+                d[j] = dj, iy[j] = y * p->stride_h - p->pad_top, ix[j] = x * p->stride_w - p->pad_left;
+                if (px + j + 1 < pixels) { /* on to the next pixel, row by row */
+                    dj += p->out_ch;
+                    if (++x == p->out_w) x = 0, ++y;
+                }
+            }
             for (int32_t g = 0; g < groups; ++g) {
                 for (int32_t j = 0; j < LK_CONV_PIXELS; ++j) {
-                    const int32_t q = px + d[j] / p->out_ch, y = q / p->out_w, x = q - y * p->out_w;
+                    const int32_t in_y0 = iy[j], in_x0 = ix[j];
                     if (pointwise) {
-                        lk_col_pixel(scratch, j, in_b + (y * p->stride_h * p->in_w + x * p->stride_w) * p->in_ch, k4,
-                                     offset2);
+                        lk_col_pixel(scratch, j, in_b + (in_y0 * p->in_w + in_x0) * p->in_ch, k4, offset2);
+                    } else if (run && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
+                        /* the usual pixel: its window inside the image, each filter row one run of the input */
+                        const int8_t *const s = in_b + (in_y0 * p->in_w + in_x0) * p->in_ch; /* tap (0, 0) */
+                        if ((row_n & 3) == 0) {
+                            lk_col_rows(scratch, j, s, p->k_h, row_n, row_step, offset2);
+                        } else {
+                            memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to K4 */
+                            for (int32_t ky = 0; ky < p->k_h; ++ky) lk_copy_bytes(bytes + ky * row_n, s + ky * row_step, row_n);
+                            lk_col_pixel(scratch, j, bytes, k4, offset2);
+                        }
                     } else {
-                        lk_im2col(p, in_b, y, x, g, k4, bytes);
+                        lk_im2col(p, in_b, in_y0, in_x0, g, k4, bytes);
                         lk_col_pixel(scratch, j, bytes, k4, offset2);
                     }
                 }
-                lk_conv_channels(p, scratch, filter, bias, k, k4, g * out_ch_per_group, (g + 1) * out_ch_per_group,
-                                 output + (b * pixels + px) * p->out_ch, d, rq);
+                lk_conv_channels(p, scratch, filter, k, k4, g * out_ch_per_group, (g + 1) * out_ch_per_group,
+                                 output + (b * pixels + px) * p->out_ch, d, rq, fast);
             }
         }
     }
@@ -367,6 +393,37 @@ __attribute__((noinline)) static void lk_dw_inside(const int8_t *xq, const uint3
     }
 }
 
+/* lk_dw_inside for a pixel on the border: its taps inside the image are `rows` rows of `cols`
+ * taps, off0 / w0 the offsets and weights of the first (a row of the filter is k_w taps). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_dw_border(const int8_t *xq, const uint32_t *w0, const int32_t *off0,
+                                                   int32_t rows, int32_t cols, int32_t k_w, int32_t taps,
+                                                   int32_t quads, const int32_t *bias, const lk_requant_e2 *r,
+                                                   uint32_t offset2, int full, int32_t lo, int32_t hi, int8_t *out) {
+    for (int32_t q = quads; q > 0; --q, xq += 4, out += 4, r += 4, w0 += 2 * taps) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
+        const int32_t *off_row = off0;
+        const uint32_t *w_row = w0;
+        for (int32_t ry = rows; ry > 0; --ry, off_row += k_w, w_row += 2 * k_w) {
+            const int32_t *off = off_row;
+            const uint32_t *w = w_row;
+            for (int32_t c = cols; c > 0; --c, w += 2) LK_DW_TAP4(xq + *off++, w);
+        }
+        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
+        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
+        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
+        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
+        if (!full) {
+            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
+            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
+        }
+        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+    }
+}
+
 /* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
  * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
  * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then a pixel
@@ -417,41 +474,28 @@ void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *
                 const int inside = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 int8_t *out = output + ((b * p->out_h + y) * p->out_w + x) * out_ch;
                 const int8_t *in_px = in_b + in_y0 * row + in_x0 * ch; /* tap (0, 0), maybe outside */
-                const int whole = inside && fast; /* the usual pixel: lk_dw_inside takes every quad */
-                if (whole) lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
-                for (int32_t q = whole ? quads : 0; q < quads; ++q) {
+                if (fast && inside) { /* the usual pixel */
+                    lk_dw_inside(in_px, wq, tap_offset, taps, quads, bias, rq, offset2, full, lo, hi, out);
+                } else if (fast) { /* a border pixel: the rows ky0 .. ky1 - 1 and columns kx0 .. kx1 - 1 of taps */
+                    const int32_t first = ky0 * p->k_w + kx0;
+                    lk_dw_border(in_px, wq + 2 * first, tap_offset + first, ky1 - ky0, kx1 - kx0, p->k_w, taps, quads, bias,
+                                 rq, offset2, full, lo, hi, out);
+                }
+                for (int32_t q = fast ? quads : 0; q < quads; ++q) { /* rare: a shift outside -23 .. -2 */
                     const int32_t o = 4 * q;
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     if (bias) a0 = bias[o], a1 = bias[o + 1], a2 = bias[o + 2], a3 = bias[o + 3];
                     const uint32_t *w = wq + 2 * q * taps;
                     const int8_t *xq = in_px + o;
-                    if (inside) {
-                        const int32_t *off = tap_offset;
-                        for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
-                    } else {
-                        for (int32_t ky = ky0; ky < ky1; ++ky) {
-                            for (int32_t t = ky * p->k_w + kx0; t < ky * p->k_w + kx1; ++t) {
-                                LK_DW_TAP4(xq + tap_offset[t], w + 2 * t);
-                            }
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        for (int32_t t = ky * p->k_w + kx0; t < ky * p->k_w + kx1; ++t) {
+                            LK_DW_TAP4(xq + tap_offset[t], w + 2 * t);
                         }
                     }
-                    if (fast) {
-                        const lk_requant_e2 *r = rq + o;
-                        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
-                        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
-                        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
-                        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
-                        if (!full) {
-                            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
-                            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
-                        }
-                        out[o] = (int8_t)v0, out[o + 1] = (int8_t)v1, out[o + 2] = (int8_t)v2, out[o + 3] = (int8_t)v3;
-                    } else {
-                        out[o] = lk_dw_output(p, a0, o);
-                        out[o + 1] = lk_dw_output(p, a1, o + 1);
-                        out[o + 2] = lk_dw_output(p, a2, o + 2);
-                        out[o + 3] = lk_dw_output(p, a3, o + 3);
-                    }
+                    out[o] = lk_dw_output(p, a0, o);
+                    out[o + 1] = lk_dw_output(p, a1, o + 1);
+                    out[o + 2] = lk_dw_output(p, a2, o + 2);
+                    out[o + 3] = lk_dw_output(p, a3, o + 3);
                 }
                 for (int32_t o = 4 * quads; o < out_ch; ++o) {
                     const int32_t c = o / p->depth_multiplier; /* the input channel o filters */

@@ -50,11 +50,11 @@ typedef struct {
 
 /* Bytes of scratch lk_conv_s8 needs for a k_h x k_w x filter_in_ch filter: on a core with the DSP
  * extension, the windows of four output pixels as int16, one window as bytes (K4 = K rounded up to
- * a multiple of 4, K = k_h * k_w * filter_in_ch: 9 * K4 bytes) and each output channel's
- * requantization constants (3 int32); the plain C kernel does not use it. 8-byte aligned. The DSP
+ * a multiple of 4, K = k_h * k_w * filter_in_ch: 9 * K4 bytes) and each output channel's bias and
+ * requantization constants (4 int32); the plain C kernel does not use it. 8-byte aligned. The DSP
  * path also reads each weight row as K4 bytes: when K is not a multiple of 4, the filter array
  * needs K4 - K readable bytes after its last row (the generator adds them). */
-#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch) (9 * (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4) + 12 * (out_ch))
+#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch) (9 * (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4) + 16 * (out_ch))
 
 void lk_conv_s8(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output, int16_t *scratch);
