@@ -837,7 +837,7 @@ WRONG = {
 
 WRONG[("12", 4)] = [  # designs the capstone's board cannot take
     ("design_tflite = quantize.to_int8_tflite(models.cnn1d((119, 6), len(labels), filters=(16, 32)), "
-     "normalize_imu(dev.x[:64]), seed=SEED)", "instructions 5"),  # lesson 12's 16-32 CNN: over 450,000
+     "normalize_imu(dev.x[:64]), seed=SEED)", "instructions 4"),  # lesson 12's 16-32 CNN: about 461,000 > 350,000
     ("design_tflite = quantize.to_int8_tflite(models.cnn1d((119, 6), len(labels), filters=(64, 96)), "
      "normalize_imu(dev.x[:64]), seed=SEED)", "RAM"),
     ("design_tflite = quantize.to_float_tflite(model)", "full-int8"),
