@@ -197,10 +197,17 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
     const int8_t *w = filter + o0 * k;
     for (int32_t o = o0; o < o1; ++o, w -= k4 - k) {
         const lk_conv_rq *r = rq + o;
-        int32_t a0 = r->bias, a1 = a0, a2 = a0, a3 = a0;
-        const uint64_t *c = col8;
-        do { /* K4 / 4 >= 1 steps */
-            const uint32_t wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
+        const int32_t bias_o = r->bias;
+        /* the first step of 4 values starts from the bias */
+        uint32_t wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
+        w += 4;
+        uint64_t x0 = col8[0], x1 = col8[1], x2 = col8[2], x3 = col8[3];
+        int32_t a0 = lk_smlad((uint32_t)(x0 >> 32), wb, lk_smlad((uint32_t)x0, wa, bias_o));
+        int32_t a1 = lk_smlad((uint32_t)(x1 >> 32), wb, lk_smlad((uint32_t)x1, wa, bias_o));
+        int32_t a2 = lk_smlad((uint32_t)(x2 >> 32), wb, lk_smlad((uint32_t)x2, wa, bias_o));
+        int32_t a3 = lk_smlad((uint32_t)(x3 >> 32), wb, lk_smlad((uint32_t)x3, wa, bias_o));
+        for (const uint64_t *c = col8 + LK_CONV_PIXELS; c != end; c += LK_CONV_PIXELS) {
+            wv = lk_read4(w), wa = lk_sxtb16(wv), wb = lk_sxtb16_ror8(wv);
             w += 4;
             uint64_t x = c[0];
             a0 = lk_smlad((uint32_t)x, wa, a0);
@@ -214,8 +221,7 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
             x = c[3];
             a3 = lk_smlad((uint32_t)x, wa, a3);
             a3 = lk_smlad((uint32_t)(x >> 32), wb, a3);
-            c += LK_CONV_PIXELS;
-        } while (c != end);
+        }
         if (fast) {
             const int32_t m = r->multiplier, rh = r->round_hi, e1 = r->e1;
             out[o] = (int8_t)LK_REQUANT_E2(a0, m, rh, e1);
