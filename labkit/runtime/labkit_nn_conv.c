@@ -372,6 +372,21 @@ static inline int8_t lk_dw_output(const lk_depthwise_conv_params *p, int32_t acc
         a3 = lk_smlatt(xb_, wb_, a3);                                                              \
     } while (0)
 
+/* The four sums of a quad of channels requantized (each channel's constants in r[0..3]), clamped
+ * unless the activation's range is all of int8, stored: the tail of lk_dw_inside and lk_dw_border. */
+#define LK_DW_STORE4(a0, a1, a2, a3, r, full, lo, hi, out)                                              \
+    do {                                                                                               \
+        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);                       \
+        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);                       \
+        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);                       \
+        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);                       \
+        if (!(full)) {                                                                                 \
+            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);                                      \
+            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);                                      \
+        }                                                                                              \
+        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;            \
+    } while (0)
+
 /* The quads of channels of a pixel whose window lies inside the image, when every channel's
  * requantization constants are in r: a function of its own, so that its loops have the registers
  * (GCC's scheduling before register allocation off, as for lk_conv_channels). */
@@ -387,15 +402,7 @@ __attribute__((noinline)) static void lk_dw_inside(const int8_t *xq, const uint3
         if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
         const int32_t *off = tap_offset;
         for (int32_t t = taps; t > 0; --t, w += 2) LK_DW_TAP4(xq + *off++, w);
-        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
-        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
-        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
-        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
-        if (!full) {
-            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
-            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
-        }
-        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+        LK_DW_STORE4(a0, a1, a2, a3, r, full, lo, hi, out);
     }
 }
 
@@ -418,15 +425,7 @@ __attribute__((noinline)) static void lk_dw_border(const int8_t *xq, const uint3
             const uint32_t *w = w_row;
             for (int32_t c = cols; c > 0; --c, w += 2) LK_DW_TAP4(xq + *off++, w);
         }
-        int32_t v0 = LK_REQUANT_E2(a0, r[0].multiplier, r[0].round_hi, r[0].e1);
-        int32_t v1 = LK_REQUANT_E2(a1, r[1].multiplier, r[1].round_hi, r[1].e1);
-        int32_t v2 = LK_REQUANT_E2(a2, r[2].multiplier, r[2].round_hi, r[2].e1);
-        int32_t v3 = LK_REQUANT_E2(a3, r[3].multiplier, r[3].round_hi, r[3].e1);
-        if (!full) {
-            v0 = lk_clamp(v0, lo, hi), v1 = lk_clamp(v1, lo, hi);
-            v2 = lk_clamp(v2, lo, hi), v3 = lk_clamp(v3, lo, hi);
-        }
-        out[0] = (int8_t)v0, out[1] = (int8_t)v1, out[2] = (int8_t)v2, out[3] = (int8_t)v3;
+        LK_DW_STORE4(a0, a1, a2, a3, r, full, lo, hi, out);
     }
 }
 
