@@ -486,16 +486,16 @@ def run_sketch_emulated(sketch_dir: str | os.PathLike, workdir: str | os.PathLik
         f"const int lk_replay_count = {len(readings)};\n"
         f"const float lk_replay[{max(len(readings), 1)}][6] = {{\n{rows}\n}};\n"
         f"const char lk_serial_input[] = {cstring(serial_input)};\n"))
-    # the board's CPU, optimized, and each function and object in its own section so that --gc-sections drops
-    # what the sketch never calls (as the Arduino mbed core builds): the flash figure is what the board stores
-    cpu = [*M4_CFLAGS[:5], "-ffunction-sections", "-fdata-sections"]
-    warn = ["-Wall", "-Wextra", "-Werror"]
+    # the model builds' flags (the board's CPU, -O2, warnings, and each function and object in its own section
+    # so that --gc-sections drops what the sketch never calls, as the Arduino core builds); each file its own
+    # language standard
+    cpu = [f for f in M4_CFLAGS if not f.startswith("-std=")]
     inc = [f"-I{emu}", f"-I{sketch_dir}"]
     objs = []
 
     def compile_one(compiler, src, extra):
         obj = workdir / (Path(src).name + ".o")
-        _run([compiler, *cpu, *warn, *inc, *extra, "-c", str(src), "-o", str(obj)], workdir, f"compiling {Path(src).name}")
+        _run([compiler, *cpu, *inc, *extra, "-c", str(src), "-o", str(obj)], workdir, f"compiling {Path(src).name}")
         objs.append(obj)
 
     # As the Arduino IDE does: the .ino is C++ with Arduino.h included first; .c files are C.
