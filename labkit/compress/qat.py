@@ -102,9 +102,12 @@ def quantization_aware(model, weight_bits: int = 8) -> keras.Model:
         if weight_bits == 8:
             return tfmot.quantization.keras.quantize_model(copy_model(model))
         Q, config = tfmot.quantization.keras, _low_bit_config(weight_bits)
-        annotated = keras.models.clone_model(
-            model, clone_function=lambda l: Q.quantize_annotate_layer(l.__class__.from_config(l.get_config()), config())
-            if type(l) in _LOW_BIT_LAYERS else l.__class__.from_config(l.get_config()))
+
+        def annotate(layer):  # a fresh layer; Dense and convolutions marked for the low-bit config
+            fresh = layer.__class__.from_config(layer.get_config())
+            return Q.quantize_annotate_layer(fresh, config()) if type(layer) in _LOW_BIT_LAYERS else fresh
+
+        annotated = keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
         with Q.quantize_scope({"LowBitWeights": config}):
             return Q.quantize_apply(Q.quantize_annotate_model(annotated))
