@@ -127,7 +127,8 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     # The DSP path reads each weight row as whole words (LK_CONV_SCRATCH_BYTES): the last row's
     # last word needs up to 3 bytes past the filter, zeros here (they multiply the window's zeros).
     k = k_h * k_w * filter_in_ch
-    pad = np.zeros((k + 3) // 4 * 4 - k, dtype=np.int8)
+    k4 = (k + 3) // 4 * 4
+    pad = np.zeros(k4 - k, dtype=np.int8)
     arrays = [CArray("int8_t", f"{name}_filter", np.concatenate([w.data.reshape(-1), pad]),
                      f"{shape} int8 filter" + (f", then {pad.size} zero bytes the DSP path may read" if pad.size else ""))]
     if b is not None:
@@ -155,8 +156,9 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         arrays=arrays,
         struct=("lk_conv_params", f"{name}_params", fields),
         # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of four output pixels (int16), one window (bytes)
-        # and each output channel's bias and requantization constants (4 int32)
-        scratch_bytes=9 * ((k + 3) // 4 * 4) + 16 * out_ch,
+        # and each output channel's bias and requantization constants (4 int32); a 1x1 filter of up to
+        # 8 values unpacks 16 pixels (int16) instead
+        scratch_bytes=(32 if k_h * k_w == 1 and k4 <= 8 else 9) * k4 + 16 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
         # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels
         features=frozenset({"conv_pointwise"})

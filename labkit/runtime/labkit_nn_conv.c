@@ -129,35 +129,39 @@ static void lk_col_rows(int16_t *col, int32_t j, const int8_t *s, int32_t rows, 
     }
 }
 
-/* n bytes from s to d, a word at a time while it can (the Cortex-M4 loads and stores unaligned
- * words); returns d + n. */
-static inline int8_t *lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
-    for (; n >= 4; n -= 4, d += 4, s += 4) {
-        const uint32_t v = lk_read4(s);
-        memcpy(d, &v, 4);
+/* n bytes from s to d: a word at a time (the Cortex-M4 loads and stores unaligned words), the last
+ * word ending at byte n and overlapping the one before it (it rewrites the same bytes), so nothing
+ * outside s[0 .. n) or d[0 .. n) is touched; byte by byte below 4. One function for every copy of
+ * the gathering, so that it costs its code once. */
+__attribute__((noinline)) static void lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
+    if (n < 4) {
+        for (int32_t i = 0; i < n; ++i) d[i] = s[i];
+        return;
     }
-    for (; n > 0; --n) *d++ = *s++;
-    return d;
+    const uint32_t last = lk_read4(s + n - 4);
+    for (int32_t i = 0; i < n - 4; i += 4) {
+        const uint32_t v = lk_read4(s + i);
+        memcpy(d + i, &v, 4);
+    }
+    memcpy(d + n - 4, &last, 4);
 }
 
-/* The window whose first tap is at (in_y0, in_x0) of batch image in_b, group g, as k4 bytes at `bytes`, tap by tap
- * of the filter: a tap inside the image copies its fic input channels, one outside gives the input
- * zero point (it adds nothing), as does the padding up to k4. Byte by byte, and small: lk_conv_s8
+/* The window whose first tap is at (in_y0, in_x0) of batch image in_b, group g, as k4 bytes at
+ * `bytes`, for a pixel on the border: all zero points first (taps outside the image and the padding
+ * up to k4 add nothing), then each tap inside the image gets its fic input channels. lk_conv_s8
  * takes the windows inside the image (the usual pixel) without it. */
 __attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t in_y0,
                                                 int32_t in_x0, int32_t g, int32_t k4, int8_t *bytes) {
     const int32_t fic = p->filter_in_ch;
-    const int8_t zero = (int8_t)-p->input_offset;
-    const uint32_t zero4 = 0x01010101u * (uint8_t)zero;
-    memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to k4 (the taps below overwrite up to K) */
-    int8_t *d = bytes;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
+    for (int32_t i = 0; i < k4; i += 4) memcpy(bytes + i, &zero4, 4);
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
+        if ((uint32_t)in_y >= (uint32_t)p->in_h) continue;
         for (int32_t kx = 0; kx < p->k_w; ++kx) {
             const int32_t in_x = in_x0 + kx * p->dilation_w;
-            const int inside = (uint32_t)in_y < (uint32_t)p->in_h && (uint32_t)in_x < (uint32_t)p->in_w;
-            const int8_t *s = in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic; /* read only if inside */
-            for (int32_t i = 0; i < fic; ++i) *d++ = inside ? s[i] : zero;
+            if ((uint32_t)in_x < (uint32_t)p->in_w)
+                lk_copy_bytes(bytes + (ky * p->k_w + kx) * fic, in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic, fic);
         }
     }
 }
@@ -235,6 +239,68 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
     }
 }
 
+#if LK_CONV_POINTWISE
+/* A 1x1 convolution with stride 1 and 4 or 8 input channels (k4), the rare shifts and clamping
+ * activations aside: n pixels (consecutive in the input and the output) at a time, unpacked once
+ * into the scratch (K4 int16 each, in SXTB16's order), then one output channel at a time with its
+ * weights and requantization constants held in registers across the n pixels. With so few products
+ * per output, this is what pays: lk_conv_channels would unpack a channel's weights again for every
+ * four pixels and reload its constants. */
+#define LK_CONV_PW_PIXELS 16
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_conv_pw_small(const int16_t *col, int32_t n, const int8_t *filter,
+                                                       int32_t k4, int32_t out_ch, int8_t *out,
+                                                       const lk_conv_rq *rq) {
+    const uint64_t *const col8 = (const uint64_t *)__builtin_assume_aligned(col, 8);
+    const int32_t stride = out_ch, words = k4 >> 2; /* a pixel's unpacked values: 1 or 2 uint64 */
+    const uint64_t *const pairs_end = col8 + words * (n & ~1), *const end = col8 + words * n;
+    for (int32_t o = 0; o < out_ch; ++o, filter += k4) {
+        const int32_t bias = rq[o].bias, m = rq[o].multiplier, rh = rq[o].round_hi, e1 = rq[o].e1;
+        const uint32_t w0 = lk_read4(filter), wa0 = lk_sxtb16(w0), wb0 = lk_sxtb16_ror8(w0);
+        const uint64_t *c = col8;
+        int8_t *d = out + o;
+        if (k4 == 8) {
+            const uint32_t w1 = lk_read4(filter + 4), wa1 = lk_sxtb16(w1), wb1 = lk_sxtb16_ror8(w1);
+#define LK_PW8(c, acc)                                                                                 \
+    do {                                                                                               \
+        const uint64_t x_ = (c)[0], y_ = (c)[1];                                                       \
+        acc = lk_smlad((uint32_t)y_, wa1, lk_smlad((uint32_t)(x_ >> 32), wb0, lk_smlad((uint32_t)x_, wa0, bias))); \
+        acc = lk_smlad((uint32_t)(y_ >> 32), wb1, acc);                                                 \
+    } while (0)
+            for (; c != pairs_end; c += 4, d += 2 * stride) { /* two pixels a pass */
+                int32_t a, b;
+                LK_PW8(c, a);
+                LK_PW8(c + 2, b);
+                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
+                d[stride] = (int8_t)LK_REQUANT_E2(b, m, rh, e1);
+            }
+            if (c != end) { /* an odd pixel left */
+                int32_t a;
+                LK_PW8(c, a);
+                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
+            }
+#undef LK_PW8
+        } else {
+            for (; c != pairs_end; c += 2, d += 2 * stride) {
+                const uint64_t x = c[0], y = c[1];
+                const int32_t a = lk_smlad((uint32_t)(x >> 32), wb0, lk_smlad((uint32_t)x, wa0, bias));
+                const int32_t b = lk_smlad((uint32_t)(y >> 32), wb0, lk_smlad((uint32_t)y, wa0, bias));
+                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
+                d[stride] = (int8_t)LK_REQUANT_E2(b, m, rh, e1);
+            }
+            if (c != end) {
+                const uint64_t x = c[0];
+                const int32_t a = lk_smlad((uint32_t)(x >> 32), wb0, lk_smlad((uint32_t)x, wa0, bias));
+                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
+            }
+        }
+    }
+}
+#endif
+
 void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output, int16_t *scratch) {
     const lk_conv_params copy = *params, *p = &copy;
@@ -243,7 +309,9 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
-    lk_conv_rq *rq = (lk_conv_rq *)(void *)(bytes + k4); /* every output channel's bias and constants */
+    /* every output channel's bias and constants, after the pixels (LK_CONV_SCRATCH_BYTES: more of
+     * them for a 1x1 filter of 4 or 8 values, lk_conv_pw_small's) */
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + (p->k_h * p->k_w == 1 && k4 <= 8 ? 32 : 9) * k4);
     int fast = p->act_min == -128 && p->act_max == 127;    /* else lk_conv_output4_any for all */
     for (int32_t o = 0; o < p->out_ch; ++o) {
         const int32_t shift = p->shift[o];
@@ -256,6 +324,24 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
      * multiple of 4 channels it is unpacked straight from the input, without gathering. */
     const int pointwise = LK_CONV_POINTWISE && p->k_h == 1 && p->k_w == 1 && groups == 1 && p->pad_top == 0 &&
                           p->pad_left == 0 && (p->in_ch & 3) == 0;
+#if LK_CONV_POINTWISE
+    if (pointwise && fast && k4 <= 8 && p->stride_h == 1 && p->stride_w == 1) {
+        /* every pixel's input is the next in_ch bytes: unpacked LK_CONV_PW_PIXELS at a time */
+        const int32_t total = p->batches * pixels;
+        for (int32_t px = 0; px < total; px += LK_CONV_PW_PIXELS) {
+            const int32_t n = total - px < LK_CONV_PW_PIXELS ? total - px : LK_CONV_PW_PIXELS;
+            const int8_t *src = input + px * k4;
+            uint32_t *d = (uint32_t *)(void *)scratch;
+            for (int32_t i = n * k4 >> 2; i > 0; --i, src += 4, d += 2) {
+                const uint32_t v = lk_read4(src);
+                d[0] = lk_sxtab16(offset2, v);
+                d[1] = lk_sxtab16_ror8(offset2, v);
+            }
+            lk_conv_pw_small(scratch, n, filter, k4, p->out_ch, output + px * p->out_ch, rq);
+        }
+        return;
+    }
+#endif
     /* Without dilation across a row and without groups, each filter row of a window inside the image is
      * one run of row_n bytes of the input, row_step bytes after the previous one. */
     const int run = p->dilation_w == 1 && groups == 1;

@@ -51,10 +51,14 @@ typedef struct {
 /* Bytes of scratch lk_conv_s8 needs for a k_h x k_w x filter_in_ch filter: on a core with the DSP
  * extension, the windows of four output pixels as int16, one window as bytes (K4 = K rounded up to
  * a multiple of 4, K = k_h * k_w * filter_in_ch: 9 * K4 bytes) and each output channel's bias and
- * requantization constants (4 int32); the plain C kernel does not use it. 8-byte aligned. The DSP
+ * requantization constants (4 int32); for a 1x1 filter of K4 <= 8 values, 16 pixels' worth (32 * K4
+ * bytes) instead of the 9 * K4. The plain C kernel does not use it. 8-byte aligned. The DSP
  * path also reads each weight row as K4 bytes: when K is not a multiple of 4, the filter array
  * needs K4 - K readable bytes after its last row (the generator adds them). */
-#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch) (9 * (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4) + 16 * (out_ch))
+#define LK_CONV_K4(k_h, k_w, filter_in_ch) (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4)
+#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch)                                                  \
+    (((k_h) * (k_w) == 1 && LK_CONV_K4(k_h, k_w, filter_in_ch) <= 8 ? 32 : 9) * LK_CONV_K4(k_h, k_w, filter_in_ch) + \
+     16 * (out_ch))
 
 void lk_conv_s8(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output, int16_t *scratch);
