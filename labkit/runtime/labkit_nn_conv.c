@@ -129,40 +129,48 @@ static void lk_col_rows(int16_t *col, int32_t j, const int8_t *s, int32_t rows, 
     }
 }
 
-/* n bytes from s to d: a word at a time (the Cortex-M4 loads and stores unaligned words), the last
- * word ending at byte n and overlapping the one before it (it rewrites the same bytes), so nothing
- * outside s[0 .. n) or d[0 .. n) is touched; byte by byte below 4. One function for every copy of
- * the gathering, so that it costs its code once. */
-__attribute__((noinline)) static void lk_copy_bytes(int8_t *d, const int8_t *s, int32_t n) {
-    if (n < 4) {
-        for (int32_t i = 0; i < n; ++i) d[i] = s[i];
-        return;
+/* `rows` runs of n bytes, `step` bytes apart from s, one after the other to d. A run of 4 bytes or
+ * more goes a word at a time (the Cortex-M4 loads and stores unaligned words), its last word ending
+ * at its last byte and overlapping the one before it (it rewrites the same bytes), so nothing outside
+ * the runs is read or written; a shorter run byte by byte. One function for all the gathering's
+ * copies, so that its code is paid once. */
+__attribute__((noinline)) static void lk_copy_rows(int8_t *d, const int8_t *s, int32_t rows, int32_t n,
+                                                   int32_t step) {
+    for (; rows > 0; --rows, s += step, d += n) {
+        if (n < 4) {
+            for (int32_t i = 0; i < n; ++i) d[i] = s[i];
+            continue;
+        }
+        const uint32_t last = lk_read4(s + n - 4);
+        for (int32_t i = 0; i < n - 4; i += 4) {
+            const uint32_t v = lk_read4(s + i);
+            memcpy(d + i, &v, 4);
+        }
+        memcpy(d + n - 4, &last, 4);
     }
-    const uint32_t last = lk_read4(s + n - 4);
-    for (int32_t i = 0; i < n - 4; i += 4) {
-        const uint32_t v = lk_read4(s + i);
-        memcpy(d + i, &v, 4);
-    }
-    memcpy(d + n - 4, &last, 4);
 }
 
 /* The window whose first tap is at (in_y0, in_x0) of batch image in_b, group g, as k4 bytes at
  * `bytes`, for a pixel on the border: all zero points first (taps outside the image and the padding
- * up to k4 add nothing), then each tap inside the image gets its fic input channels. lk_conv_s8
- * takes the windows inside the image (the usual pixel) without it. */
+ * up to k4 add nothing), then in each filter row inside the image its taps inside the image, kx0 ..
+ * kx1 - 1, fic input channels each (one run without dilation across a row and groups). lk_conv_s8 takes the windows inside the image (the usual pixel)
+ * without it. */
 __attribute__((noinline)) static void lk_im2col(const lk_conv_params *p, const int8_t *in_b, int32_t in_y0,
                                                 int32_t in_x0, int32_t g, int32_t k4, int8_t *bytes) {
-    const int32_t fic = p->filter_in_ch;
+    const int32_t fic = p->filter_in_ch, dw = p->dilation_w;
     const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
     for (int32_t i = 0; i < k4; i += 4) memcpy(bytes + i, &zero4, 4);
+    int32_t kx0 = 0, kx1 = p->k_w;
+    while (kx0 < kx1 && in_x0 + kx0 * dw < 0) ++kx0;
+    while (kx1 > kx0 && in_x0 + (kx1 - 1) * dw >= p->in_w) --kx1;
+    /* without dilation across a row and without groups, those taps are one run of the input */
+    const int run = dw == 1 && fic == p->in_ch;
+    const int32_t runs = run ? 1 : kx1 - kx0, n = run ? (kx1 - kx0) * fic : fic;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t in_y = in_y0 + ky * p->dilation_h;
         if ((uint32_t)in_y >= (uint32_t)p->in_h) continue;
-        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t in_x = in_x0 + kx * p->dilation_w;
-            if ((uint32_t)in_x < (uint32_t)p->in_w)
-                lk_copy_bytes(bytes + (ky * p->k_w + kx) * fic, in_b + (in_y * p->in_w + in_x) * p->in_ch + g * fic, fic);
-        }
+        lk_copy_rows(bytes + (ky * p->k_w + kx0) * fic, in_b + (in_y * p->in_w + in_x0 + kx0 * dw) * p->in_ch + g * fic,
+                     runs, n, dw * p->in_ch);
     }
 }
 
@@ -374,7 +382,7 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
                             lk_col_rows(scratch, j, s, p->k_h, row_n, row_step, offset2);
                         } else {
                             memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to K4 */
-                            for (int32_t ky = 0; ky < p->k_h; ++ky) lk_copy_bytes(bytes + ky * row_n, s + ky * row_step, row_n);
+                            lk_copy_rows(bytes, s, p->k_h, row_n, row_step);
                             lk_col_pixel(scratch, j, bytes, k4, offset2);
                         }
                     } else {
