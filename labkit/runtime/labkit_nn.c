@@ -175,6 +175,8 @@ static int lk_count_leading_zeros(uint32_t x) {
 }
 
 /* exp(beta * input_scale * diff) for diff = x - max <= 0, Q0.31 */
+#define LK_SOFTMAX_KEEP 16 /* the exps of a row of up to this many values are kept (64 B of stack) */
+
 static int32_t lk_softmax_exp(const lk_softmax_params *p, int32_t diff) {
     int32_t scaled = lk_sat_rounding_doubling_high_mul((int32_t)((uint32_t)diff << p->input_left_shift),
                                                        p->input_multiplier);
@@ -188,11 +190,16 @@ void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *outp
         int32_t max_in = -128;
         for (int32_t c = 0; c < p->depth; ++c) if (in[c] > max_in) max_in = in[c];
 
+        /* each value's exp is computed once and kept for the outputs while the row is short enough */
+        int32_t exps[LK_SOFTMAX_KEEP];
+        const int keep = p->depth <= LK_SOFTMAX_KEEP;
         int32_t sum_of_exps = 0; /* Q12.19 */
         for (int32_t c = 0; c < p->depth; ++c) {
             int32_t diff = in[c] - max_in;
             if (diff >= p->diff_min) {
-                sum_of_exps = lk_add_wrap(sum_of_exps, lk_rounding_divide_by_pot(lk_softmax_exp(p, diff), 12));
+                int32_t e = lk_softmax_exp(p, diff);
+                if (keep) exps[c] = e;
+                sum_of_exps = lk_add_wrap(sum_of_exps, lk_rounding_divide_by_pot(e, 12));
             }
         }
         int headroom_plus_one = lk_count_leading_zeros((uint32_t)sum_of_exps);
@@ -203,7 +210,7 @@ void lk_softmax_s8(const lk_softmax_params *p, const int8_t *input, int8_t *outp
         for (int32_t c = 0; c < p->depth; ++c) {
             int32_t diff = in[c] - max_in;
             if (diff >= p->diff_min) {
-                int32_t e = lk_softmax_exp(p, diff);
+                int32_t e = keep ? exps[c] : lk_softmax_exp(p, diff);
                 int32_t unsat = lk_rounding_divide_by_pot(lk_sat_rounding_doubling_high_mul(shifted_scale, e),
                                                           num_bits_over_unit + 31 - 8);
                 out[c] = (int8_t)lk_clamp(unsat - 128, -128, 127);
