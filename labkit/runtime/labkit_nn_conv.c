@@ -256,53 +256,37 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
  * four pixels and reload its constants. */
 #define LK_CONV_PW_PIXELS 16
 
+/* Two words from p (8-byte aligned) into lo and hi, p then 8 bytes on: one LDRD with write-back
+ * (GCC splits such a load into LDRs and an ADD when registers are short). */
+#define LK_LOAD_PAIR(p, lo, hi) \
+    __asm("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const uint32_t(*)[2])(p)))
+
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
 __attribute__((noinline)) static void lk_conv_pw_small(const int16_t *col, int32_t n, const int8_t *filter,
                                                        int32_t k4, int32_t out_ch, int8_t *out,
                                                        const lk_conv_rq *rq) {
-    const uint64_t *const col8 = (const uint64_t *)__builtin_assume_aligned(col, 8);
-    const int32_t stride = out_ch, words = k4 >> 2; /* a pixel's unpacked values: 1 or 2 uint64 */
-    const uint64_t *const pairs_end = col8 + words * (n & ~1), *const end = col8 + words * n;
-    for (int32_t o = 0; o < out_ch; ++o, filter += k4) {
-        const int32_t bias = rq[o].bias, m = rq[o].multiplier, rh = rq[o].round_hi, e1 = rq[o].e1;
+    for (int32_t o = 0; o < out_ch; ++o, filter += k4, ++rq) {
+        const int32_t bias = rq->bias, m = rq->multiplier, rh = rq->round_hi, e1 = rq->e1;
         const uint32_t w0 = lk_read4(filter), wa0 = lk_sxtb16(w0), wb0 = lk_sxtb16_ror8(w0);
-        const uint64_t *c = col8;
+        const uint32_t *c = (const uint32_t *)__builtin_assume_aligned(col, 8);
         int8_t *d = out + o;
         if (k4 == 8) {
             const uint32_t w1 = lk_read4(filter + 4), wa1 = lk_sxtb16(w1), wb1 = lk_sxtb16_ror8(w1);
-#define LK_PW8(c, acc)                                                                                 \
-    do {                                                                                               \
-        const uint64_t x_ = (c)[0], y_ = (c)[1];                                                       \
-        acc = lk_smlad((uint32_t)y_, wa1, lk_smlad((uint32_t)(x_ >> 32), wb0, lk_smlad((uint32_t)x_, wa0, bias))); \
-        acc = lk_smlad((uint32_t)(y_ >> 32), wb1, acc);                                                 \
-    } while (0)
-            for (; c != pairs_end; c += 4, d += 2 * stride) { /* two pixels a pass */
-                int32_t a, b;
-                LK_PW8(c, a);
-                LK_PW8(c + 2, b);
-                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
-                d[stride] = (int8_t)LK_REQUANT_E2(b, m, rh, e1);
+            for (int32_t j = n; j > 0; --j, d += out_ch) {
+                uint32_t x0, x1, x2, x3;
+                LK_LOAD_PAIR(c, x0, x1);
+                LK_LOAD_PAIR(c, x2, x3);
+                const int32_t a = lk_smlad(x3, wb1, lk_smlad(x2, wa1, lk_smlad(x1, wb0, lk_smlad(x0, wa0, bias))));
+                *d = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
             }
-            if (c != end) { /* an odd pixel left */
-                int32_t a;
-                LK_PW8(c, a);
-                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
-            }
-#undef LK_PW8
         } else {
-            for (; c != pairs_end; c += 2, d += 2 * stride) {
-                const uint64_t x = c[0], y = c[1];
-                const int32_t a = lk_smlad((uint32_t)(x >> 32), wb0, lk_smlad((uint32_t)x, wa0, bias));
-                const int32_t b = lk_smlad((uint32_t)(y >> 32), wb0, lk_smlad((uint32_t)y, wa0, bias));
-                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
-                d[stride] = (int8_t)LK_REQUANT_E2(b, m, rh, e1);
-            }
-            if (c != end) {
-                const uint64_t x = c[0];
-                const int32_t a = lk_smlad((uint32_t)(x >> 32), wb0, lk_smlad((uint32_t)x, wa0, bias));
-                d[0] = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
+            for (int32_t j = n; j > 0; --j, d += out_ch) {
+                uint32_t x0, x1;
+                LK_LOAD_PAIR(c, x0, x1);
+                const int32_t a = lk_smlad(x1, wb0, lk_smlad(x0, wa0, bias));
+                *d = (int8_t)LK_REQUANT_E2(a, m, rh, e1);
             }
         }
     }
