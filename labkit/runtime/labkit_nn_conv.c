@@ -669,8 +669,48 @@ void lk_average_pool_s8(const lk_pool_params *params, const int8_t *input, int8_
 
 /* ---- MEAN ---------------------------------------------------------------------- */
 
+#if LK_DSP
+/* MEAN's DSP path when inner is a multiple of 4: the sums of 4 adjacent channels from one word per
+ * reduced row, SXTAB16 adding its bytes (c0, c2) and (c1, c3) into two int16 pairs: exact for up to
+ * 256 rows (|sum| <= 256 * 128 = 32768, -32768 .. 32512 fits an int16), so longer reductions go
+ * in blocks of 256 whose int16 sums are added into int32. Requantized with lk_requantize_e2 for
+ * the usual shift (-23 .. -2; the constants once per call), lk_requantize otherwise: the same
+ * bytes as lk_multiply_by_quantized_multiplier. */
+static void lk_mean_s8_quads(const lk_mean_params *p, const int8_t *input, int8_t *output) {
+    const int32_t inner = p->inner, reduce = p->reduce, multiplier = p->multiplier, shift = p->shift;
+    const int32_t start = -p->input_zero_point * reduce, z = p->output_zero_point;
+    const int e2 = shift <= -2 && shift >= -23;
+    lk_requant_e2 r = {0, 0, 0};
+    if (e2) lk_requant_e2_init(&r, multiplier, shift, z);
+    for (int32_t o = 0; o < p->outer; ++o, input += reduce * inner) {
+        for (int32_t i = 0; i < inner; i += 4, output += 4) {
+            int32_t s[4] = {start, start, start, start};
+            const int8_t *x = input + i;
+            for (int32_t n = reduce; n > 0; n -= 256) {
+                uint32_t even = 0, odd = 0; /* (c0, c2) and (c1, c3) */
+                for (int32_t k = n < 256 ? n : 256; k > 0; --k, x += inner) {
+                    const uint32_t v = lk_read4(x);
+                    even = lk_sxtab16(even, v), odd = lk_sxtab16_ror8(odd, v);
+                }
+                s[0] += (int16_t)even, s[2] += (int32_t)even >> 16, s[1] += (int16_t)odd, s[3] += (int32_t)odd >> 16;
+            }
+            for (int32_t j = 0; j < 4; ++j) {
+                output[j] = (int8_t)(e2 ? LK_REQUANT_E2(s[j], r.multiplier, r.round_hi, r.e1)
+                                        : lk_ssat8(lk_requantize(s[j], multiplier, shift) + z));
+            }
+        }
+    }
+}
+#endif
+
 void lk_mean_s8(const lk_mean_params *params, const int8_t *input, int8_t *output) {
     const lk_mean_params copy = *params, *p = &copy;
+#if LK_DSP
+    if ((p->inner & 3) == 0) {
+        lk_mean_s8_quads(p, input, output);
+        return;
+    }
+#endif
     for (int32_t o = 0; o < p->outer; ++o) {
         const int8_t *in = input + o * p->reduce * p->inner;
         for (int32_t i = 0; i < p->inner; ++i) {
