@@ -430,6 +430,7 @@ __attribute__((optimize("no-schedule-insns")))
 #endif
 __attribute__((noinline)) static void lk_dw_3x3(const lk_dw_ctx *c, const int8_t *x, int32_t n, int8_t *out) {
     const uint32_t offset2 = c->offset2;
+    const int full = c->full;
     for (; n > 0; --n, x += c->x_step, out += c->out_ch) {
         const uint32_t *w = c->w;
         const int32_t *bias = c->bias;
@@ -452,7 +453,7 @@ __attribute__((noinline)) static void lk_dw_3x3(const lk_dw_ctx *c, const int8_t
             LK_DW_TAP4(p, w + 12);
             LK_DW_TAP4(p + cs, w + 14);
             LK_DW_TAP4(p + 2 * cs, w + 16);
-            LK_DW_STORE4(a0, a1, a2, a3, r, c->full, c->lo, c->hi, o);
+            LK_DW_STORE4(a0, a1, a2, a3, r, full, c->lo, c->hi, o);
         }
     }
 }
@@ -467,6 +468,7 @@ __attribute__((noinline)) static void lk_dw_taps(const lk_dw_ctx *c, const int8_
                                                  int32_t cols, int32_t n, int8_t *out) {
     const uint32_t offset2 = c->offset2;
     const int32_t cs = c->col_step, rs = c->row_step, w_row = 2 * c->k_w;
+    const int full = c->full;
     for (; n > 0; --n, x += c->x_step, out += c->out_ch) {
         const uint32_t *w0 = c->w + 2 * first;
         const int32_t *bias = c->bias;
@@ -478,19 +480,23 @@ __attribute__((noinline)) static void lk_dw_taps(const lk_dw_ctx *c, const int8_
             if (bias) a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], bias += 4;
             const int8_t *p = xq;
             const uint32_t *w = w0;
-            for (int32_t ry = rows; ry > 0; --ry, p += rs, w += w_row) {
-                if (cols == 3) { /* the usual 3x3 window's rows, unrolled */
+            if (cols == 3) { /* a 3x3 window's rows, unrolled */
+                for (int32_t ry = rows; ry > 0; --ry, p += rs, w += w_row) {
                     LK_DW_TAP4(p, w);
                     LK_DW_TAP4(p + cs, w + 2);
                     LK_DW_TAP4(p + 2 * cs, w + 4);
-                } else if (cols == 2) {
+                }
+            } else if (cols == 2) { /* its rows on the left or right border */
+                for (int32_t ry = rows; ry > 0; --ry, p += rs, w += w_row) {
                     LK_DW_TAP4(p, w);
                     LK_DW_TAP4(p + cs, w + 2);
-                } else {
+                }
+            } else {
+                for (int32_t ry = rows; ry > 0; --ry, p += rs, w += w_row) {
                     for (int32_t k = 0; k < cols; ++k) LK_DW_TAP4(p + k * cs, w + 2 * k);
                 }
             }
-            LK_DW_STORE4(a0, a1, a2, a3, r, c->full, c->lo, c->hi, o);
+            LK_DW_STORE4(a0, a1, a2, a3, r, full, c->lo, c->hi, o);
         }
     }
 }
