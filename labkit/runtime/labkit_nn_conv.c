@@ -502,12 +502,13 @@ __attribute__((noinline)) static void lk_dw_taps(const lk_dw_ctx *c, const int8_
 }
 
 /* DSP path. With a depth multiplier of 1, 4 channels at a time: first, once per call, the scratch
- * gets each tap's offset in the input (from the window's first tap) and the weights unpacked as the
- * taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes); then each row of
- * output pixels goes as runs: the pixels whose windows lie inside the image in one call (a 3x3
- * window unrolled), each pixel on the border in one call with the rows and columns of its taps
- * inside. Channels left over (and every channel for a depth multiplier above 1) go one by one as
- * in the plain kernel. */
+ * gets each tap's offset in the input (from the window's first tap; for the rare path), the weights
+ * unpacked as the taps use them (per group of 4 channels, tap by tap, the two words SXTB16 makes)
+ * and each group's requantization constants (lk_dw_rq4); then each row of output pixels goes in
+ * runs: the pixels whose windows' columns lie inside the image in one call (a 3x3 window inside
+ * the image unrolled), each other pixel in one call with the rows and columns of its taps inside.
+ * Channels left over (and every channel for a depth multiplier above 1) go one by one as in the
+ * plain kernel. */
 void lk_depthwise_conv_s8(const lk_depthwise_conv_params *params, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, int8_t *output, int16_t *scratch) {
     const lk_depthwise_conv_params copy = *params, *p = &copy;
