@@ -203,9 +203,9 @@ def test_flash_counts_only_what_the_board_stores(tmp_path):
 
 
 _KERNELS_AGAINST_PLAIN_C = r"""
-/* The DSP paths of lk_conv_s8 and lk_depthwise_conv_s8 against the plain C kernels (compiled from the
- * same file with LABKIT_NN_NO_DSP, renamed ref_*), on seeded random parameters that no converted model
- * reaches easily: any input and output offset, activation ranges narrower than int8, shifts outside
+/* The DSP paths of lk_conv_s8, lk_depthwise_conv_s8 and lk_mean_s8 against the plain C kernels (compiled
+ * from the same file with LABKIT_NN_NO_DSP, renamed ref_*), on seeded random parameters that no converted
+ * model reaches easily: any input and output offset, activation ranges narrower than int8, shifts outside
  * -23 .. -2 (the generic requantization), multipliers of 1/2 and more. */
 #include <stdio.h>
 #include <string.h>
@@ -213,6 +213,7 @@ _KERNELS_AGAINST_PLAIN_C = r"""
 void ref_conv_s8(const lk_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *, int16_t *);
 void ref_depthwise_conv_s8(const lk_depthwise_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *,
                            int16_t *);
+void ref_mean_s8(const lk_mean_params *, const int8_t *, int8_t *);
 static uint32_t s = 2463534242u;
 static uint32_t rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
 static int32_t pick(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
@@ -236,7 +237,7 @@ static void requantization(int32_t n, int32_t *in_off, int32_t *out_off, int32_t
     if (rnd() % 2) *lo = pick(-128, 0), *hi = pick(*lo, 127);
 }
 int main(void) {
-    int bad = 0, convs = 0, dws = 0, pointwise = 0;
+    int bad = 0, convs = 0, dws = 0, means = 0, pointwise = 0;
     for (int t = 0; t < TRIALS; ++t) {
         for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
         for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
@@ -270,6 +271,7 @@ int main(void) {
         q.batches = pick(1, 2), q.in_h = pick(1, 9), q.in_w = pick(1, 9), q.in_ch = pick(1, 13);
         q.depth_multiplier = rnd() % 3 ? 1 : pick(2, 3), q.out_ch = q.in_ch * q.depth_multiplier;
         q.k_h = pick(1, 5), q.k_w = pick(1, 5), q.stride_h = pick(1, 2), q.stride_w = pick(1, 2);
+        if (rnd() % 4 == 0) q.k_h = q.k_w = 3; /* the unrolled 3x3 path, often */
         q.dilation_h = pick(1, 2), q.dilation_w = pick(1, 2);
         q.out_h = out_size(q.in_h, q.k_h, q.dilation_h, q.stride_h, &q.pad_top);
         q.out_w = out_size(q.in_w, q.k_w, q.dilation_w, q.stride_w, &q.pad_left);
@@ -285,6 +287,22 @@ int main(void) {
             if (memcmp(out_a, out_b, (size_t)m) && bad++ < 5)
                 printf("depthwise %d: %ldx%ldx%ld k %ldx%ld x%ld\n", t, (long)q.in_h, (long)q.in_w, (long)q.in_ch,
                        (long)q.k_h, (long)q.k_w, (long)q.depth_multiplier);
+        }
+        /* MEAN: channels in 4s (the DSP path) mostly; now and then over more than 256 values (the int16
+         * sums' blocks) or over inputs all -128 or all 127 (the int16 sums' extremes) */
+        lk_mean_params r;
+        r.outer = pick(1, 3), r.reduce = pick(1, 40), r.inner = rnd() % 4 ? 4 * pick(1, 8) : pick(1, 9);
+        if (rnd() % 4 == 0) r.outer = 1, r.reduce = pick(250, 520), r.inner = 4 * pick(1, 2);
+        if (rnd() % 4 == 0) memset(input, rnd() % 2 ? -128 : 127, sizeof input);
+        r.input_zero_point = pick(-128, 127), r.output_zero_point = pick(-128, 127);
+        r.multiplier = (int32_t)(0x40000000u | (rnd() & 0x3FFFFFFFu)), r.shift = rnd() % 4 ? pick(-14, -1) : pick(-30, 2);
+        const int32_t k = r.outer * r.inner;
+        if (r.outer * r.reduce * r.inner <= 4096) {
+            ref_mean_s8(&r, input, out_a);
+            lk_mean_s8(&r, input, out_b);
+            ++means;
+            if (memcmp(out_a, out_b, (size_t)k) && bad++ < 5)
+                printf("mean %d: %ldx%ldx%ld\n", t, (long)r.outer, (long)r.reduce, (long)r.inner);
         }
     }
     /* lk_conv_s8's small pointwise path (1x1, stride 1, 4 or 8 input channels, every shift in -23 .. -2, no
@@ -311,7 +329,7 @@ int main(void) {
         if (memcmp(out_a, out_b, (size_t)n) && bad++ < 5)
             printf("pointwise %d: %ldx%ldx%ld -> %ld\n", t, (long)p.in_h, (long)p.in_w, (long)p.in_ch, (long)p.out_ch);
     }
-    printf("convs=%d depthwise=%d pointwise=%d bad=%d\n", convs, dws, pointwise, bad);
+    printf("convs=%d depthwise=%d means=%d pointwise=%d bad=%d\n", convs, dws, means, pointwise, bad);
     return 0;
 }
 """
@@ -324,9 +342,10 @@ def test_dsp_kernels_against_the_plain_c_kernels_on_random_parameters(tmp_path):
     weight word) and multiples of 4 (the pointwise path), odd channel counts, groups, kernels 1..5, stride 2,
     dilation, random padding on every side, batches of 2, pixel counts that leave 1 to 3 pixels of the last
     block of four, depth multipliers 2 and 3; and parameters a converted model seldom has: activation
-    ranges narrower than int8, shifts outside -23 .. -2, bias-less layers. Then 300 pointwise convolutions of 4
-    or 8 input channels with stride 1, most on lk_conv_s8's small pointwise path (16 pixels a pass, two at a
-    time: odd pixel counts and chunks of fewer than 16), some just off it."""
+    ranges narrower than int8, shifts outside -23 .. -2, bias-less layers; lk_mean_s8's on 600 random shapes
+    (channels in 4s or not, reductions over more than 256 values, inputs all -128 or all 127). Then 300 pointwise
+    convolutions of 4 or 8 input channels with stride 1, most on lk_conv_s8's small pointwise path (16 pixels a
+    pass: odd pixel counts and chunks of fewer than 16), some just off it."""
     from labkit import verify as V
 
     cc = require_tool("arm-none-eabi-gcc")
@@ -347,4 +366,5 @@ def test_dsp_kernels_against_the_plain_c_kernels_on_random_parameters(tmp_path):
     out = V._run_qemu(require_tool("qemu-system-arm"), elf, tmp_path, 300, "bad=", "the kernels' comparison")
     counts = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
     assert counts["bad"] == "0", out
-    assert int(counts["convs"]) > 300 and int(counts["depthwise"]) > 300 and int(counts["pointwise"]) == 300, out
+    assert int(counts["convs"]) > 300 and int(counts["depthwise"]) > 300 and int(counts["means"]) > 300, out
+    assert int(counts["pointwise"]) == 300, out
