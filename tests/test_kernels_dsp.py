@@ -237,7 +237,7 @@ static void requantization(int32_t n, int32_t *in_off, int32_t *out_off, int32_t
     if (rnd() % 2) *lo = pick(-128, 0), *hi = pick(*lo, 127);
 }
 int main(void) {
-    int bad = 0, convs = 0, dws = 0, means = 0, pointwise = 0;
+    int bad = 0, convs = 0, dws = 0, means = 0, pointwise = 0, small = 0;
     for (int t = 0; t < TRIALS; ++t) {
         for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
         for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
@@ -329,7 +329,39 @@ int main(void) {
         if (memcmp(out_a, out_b, (size_t)n) && bad++ < 5)
             printf("pointwise %d: %ldx%ldx%ld -> %ld\n", t, (long)p.in_h, (long)p.in_w, (long)p.in_ch, (long)p.out_ch);
     }
-    printf("convs=%d depthwise=%d means=%d pointwise=%d bad=%d\n", convs, dws, means, pointwise, bad);
+    /* lk_conv_s8's small-filter path (out_ch * K4 <= 256, out_ch a multiple of 4, one group, every shift in
+     * -23 .. -2, no clamping): stems over 1 to 6 channels, small 1-D and 2-D filters, stride, dilation and
+     * padding as above; now and then one that leaves it */
+    for (int t = 0; t < TRIALS / 2; ++t) {
+        for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
+        for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
+        lk_conv_params p;
+        memset(&p, 0, sizeof p);
+        p.batches = pick(1, 2), p.in_h = pick(1, 9), p.in_w = pick(1, 9);
+        p.in_ch = p.filter_in_ch = pick(1, 6), p.out_ch = 4 * pick(1, 2);
+        p.k_h = pick(1, 3), p.k_w = pick(1, 3);
+        if (rnd() % 4 == 0) p.k_h = 1, p.k_w = pick(3, 7); /* a 1-D filter */
+        p.stride_h = pick(1, 2), p.stride_w = pick(1, 2), p.dilation_h = pick(1, 2), p.dilation_w = pick(1, 2);
+        p.out_h = out_size(p.in_h, p.k_h, p.dilation_h, p.stride_h, &p.pad_top);
+        p.out_w = out_size(p.in_w, p.k_w, p.dilation_w, p.stride_w, &p.pad_left);
+        requantization(p.out_ch, &p.input_offset, &p.output_offset, &p.act_min, &p.act_max);
+        if (rnd() % 5) {
+            for (int32_t o = 0; o < p.out_ch; ++o) shift[o] = (int8_t)pick(-23, -2);
+            p.act_min = -128, p.act_max = 127;
+        }
+        p.multiplier = multiplier, p.shift = shift;
+        const int32_t n = p.batches * p.out_h * p.out_w * p.out_ch;
+        if (n > 0 && p.out_ch * LK_CONV_K4(p.k_h, p.k_w, p.filter_in_ch) <= 256) {
+            const int32_t *b = rnd() % 4 ? bias : NULL;
+            ref_conv_s8(&p, input, filter, b, out_a, NULL);
+            lk_conv_s8(&p, input, filter, b, out_b, (int16_t *)scratch);
+            ++small;
+            if (memcmp(out_a, out_b, (size_t)n) && bad++ < 5)
+                printf("small %d: %ldx%ldx%ld k %ldx%ld -> %ld\n", t, (long)p.in_h, (long)p.in_w, (long)p.in_ch,
+                       (long)p.k_h, (long)p.k_w, (long)p.out_ch);
+        }
+    }
+    printf("convs=%d depthwise=%d means=%d pointwise=%d small=%d bad=%d\n", convs, dws, means, pointwise, small, bad);
     return 0;
 }
 """
@@ -345,7 +377,8 @@ def test_dsp_kernels_against_the_plain_c_kernels_on_random_parameters(tmp_path):
     ranges narrower than int8, shifts outside -23 .. -2, bias-less layers; lk_mean_s8's on 600 random shapes
     (channels in 4s or not, reductions over more than 256 values, inputs all -128 or all 127). Then 300 pointwise
     convolutions of 4 or 8 input channels with stride 1, most on lk_conv_s8's small pointwise path (16 pixels a
-    pass: odd pixel counts and chunks of fewer than 16), some just off it."""
+    pass: odd pixel counts and chunks of fewer than 16), some just off it; and up to 300 convolutions with a small
+    filter (out_ch * K4 <= 256: stems over 1 to 6 channels, 1-D filters), most on its small-filter path."""
     from labkit import verify as V
 
     cc = require_tool("arm-none-eabi-gcc")
@@ -367,4 +400,4 @@ def test_dsp_kernels_against_the_plain_c_kernels_on_random_parameters(tmp_path):
     counts = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
     assert counts["bad"] == "0", out
     assert int(counts["convs"]) > 300 and int(counts["depthwise"]) > 300 and int(counts["means"]) > 300, out
-    assert int(counts["pointwise"]) == 300, out
+    assert int(counts["pointwise"]) == 300 and int(counts["small"]) > 200, out

@@ -128,6 +128,7 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     # last word needs up to 3 bytes past the filter, zeros here (they multiply the window's zeros).
     k = k_h * k_w * filter_in_ch
     k4 = (k + 3) // 4 * 4
+    small = out_ch % 4 == 0 and out_ch * k4 <= 256  # LK_CONV_COL_BYTES's small filter
     pad = np.zeros(k4 - k, dtype=np.int8)
     arrays = [CArray("int8_t", f"{name}_filter", np.concatenate([w.data.reshape(-1), pad]),
                      f"{shape} int8 filter" + (f", then {pad.size} zero bytes the DSP path may read" if pad.size else ""))]
@@ -157,12 +158,14 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         struct=("lk_conv_params", f"{name}_params", fields),
         # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of four output pixels (int16), one window (bytes)
         # and each output channel's bias and requantization constants (4 int32); a 1x1 filter of up to
-        # 8 values unpacks 16 pixels (int16) instead
-        scratch_bytes=(32 if k_h * k_w == 1 and k4 <= 8 else 9) * k4 + 16 * out_ch,
+        # 8 values unpacks 16 pixels (int16) instead; a small filter's path its unpacked weights too
+        scratch_bytes=max((32 if k_h * k_w == 1 and k4 <= 8 else 9) * k4, (2 * out_ch + 3) * k4 if small else 0)
+        + 16 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
-        # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels
-        features=frozenset({"conv_pointwise"})
-        if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"], in_ch % 4) == (1, 1, 1, 0, 0, 0) else frozenset(),
+        # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels;
+        # its small-filter case (lk_conv_small): out_ch * K4 <= 256, out_ch a multiple of 4, one group
+        features=frozenset({"conv_pointwise"} if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"], in_ch % 4)
+                           == (1, 1, 1, 0, 0, 0) else set()) | frozenset({"conv_small"} if small and groups == 1 else set()),
     )
 
 

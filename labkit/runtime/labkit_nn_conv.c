@@ -104,6 +104,14 @@ static void lk_requant_e2_init(lk_requant_e2 *r, int32_t multiplier, int32_t shi
  * LK_CONV_SCRATCH_BYTES: 9 * K4 + 16 * out_ch bytes. */
 #define LK_CONV_PIXELS 4
 
+/* Two words from p (8-byte aligned) into lo and hi, p then 8 bytes on: one LDRD with write-back
+ * (GCC splits such a load into LDRs and an ADD when registers are short). */
+#define LK_LOAD_PAIR(p, lo, hi) \
+    __asm("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const uint32_t(*)[2])(p)))
+/* The same without moving p (4-byte aligned). */
+#define LK_LOAD_PAIR_AT(p, lo, hi) \
+    __asm("ldrd %0, %1, [%2]" : "=r"(lo), "=r"(hi) : "r"(p), "m"(*(const int32_t(*)[2])(p)))
+
 /* Pixel j's slots of the scratch from the bytes src[0 .. k4): one load, two SXTAB16 per 4 values. */
 static void lk_col_pixel(int16_t *col, int32_t j, const int8_t *src, int32_t k4, uint32_t offset2) {
     uint32_t *d = (uint32_t *)(void *)col + 2 * j;
@@ -256,11 +264,6 @@ __attribute__((noinline)) static void lk_conv_channels(const lk_conv_params *p, 
  * four pixels and reload its constants. */
 #define LK_CONV_PW_PIXELS 16
 
-/* Two words from p (8-byte aligned) into lo and hi, p then 8 bytes on: one LDRD with write-back
- * (GCC splits such a load into LDRs and an ADD when registers are short). */
-#define LK_LOAD_PAIR(p, lo, hi) \
-    __asm("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : "m"(*(const uint32_t(*)[2])(p)))
-
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
 #endif
@@ -293,6 +296,92 @@ __attribute__((noinline)) static void lk_conv_pw_small(const int16_t *col, int32
 }
 #endif
 
+#if LK_CONV_SMALL
+/* A convolution with a small filter (out_ch * K4 <= 256, out_ch a multiple of 4: LK_CONV_SMALL_FILTER; one
+ * group), the rare shifts and clamping activations aside: a stem over a few input channels, a small
+ * 1-D convolution. Its weights are unpacked once per call into the scratch, and each output pixel
+ * then takes its output channels 4 at a time: per step of 4 values of the window, the window's two
+ * words once and each channel's two weight words, 8 SMLADs. Scratch: the weights (int16, channel
+ * group by channel group, step by step, channel by channel: 2 words each), then one pixel's window
+ * unpacked (K4 int16) and gathered (K4 bytes): (2 * out_ch + 3) * K4 bytes (LK_CONV_SCRATCH_BYTES). */
+/* Output channels 0 .. out_ch - 1 of one pixel from its unpacked window x (steps words of 2). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-schedule-insns")))
+#endif
+__attribute__((noinline)) static void lk_conv_small_pixel(const uint32_t *x, const uint32_t *wq, int32_t steps,
+                                                          int32_t out_ch, int8_t *out, const lk_conv_rq *r) {
+    for (int32_t o = out_ch; o > 0; o -= 4, r += 4, out += 4) {
+        int32_t a0 = r[0].bias, a1 = r[1].bias, a2 = r[2].bias, a3 = r[3].bias;
+        const uint32_t *c = x;
+        for (int32_t s = steps; s > 0; --s) {
+            uint32_t x0, x1, w0, w1;
+            LK_LOAD_PAIR(c, x0, x1);
+            LK_LOAD_PAIR(wq, w0, w1);
+            a0 = lk_smlad(x1, w1, lk_smlad(x0, w0, a0));
+            LK_LOAD_PAIR(wq, w0, w1);
+            a1 = lk_smlad(x1, w1, lk_smlad(x0, w0, a1));
+            LK_LOAD_PAIR(wq, w0, w1);
+            a2 = lk_smlad(x1, w1, lk_smlad(x0, w0, a2));
+            LK_LOAD_PAIR(wq, w0, w1);
+            a3 = lk_smlad(x1, w1, lk_smlad(x0, w0, a3));
+        }
+        int32_t rh, e1; /* each channel's round_hi and e1 in one LDRD */
+        LK_LOAD_PAIR_AT(&r[0].round_hi, rh, e1);
+        out[0] = (int8_t)LK_REQUANT_E2(a0, r[0].multiplier, rh, e1);
+        LK_LOAD_PAIR_AT(&r[1].round_hi, rh, e1);
+        out[1] = (int8_t)LK_REQUANT_E2(a1, r[1].multiplier, rh, e1);
+        LK_LOAD_PAIR_AT(&r[2].round_hi, rh, e1);
+        out[2] = (int8_t)LK_REQUANT_E2(a2, r[2].multiplier, rh, e1);
+        LK_LOAD_PAIR_AT(&r[3].round_hi, rh, e1);
+        out[3] = (int8_t)LK_REQUANT_E2(a3, r[3].multiplier, rh, e1);
+    }
+}
+
+/* The whole convolution on that path; rq holds every channel's constants (fast). */
+static void lk_conv_small(const lk_conv_params *p, const int8_t *input, const int8_t *filter, int32_t k,
+                          int32_t k4, int16_t *scratch, const lk_conv_rq *rq, int8_t *output) {
+    const int32_t out_ch = p->out_ch, steps = k4 >> 2;
+    const uint32_t offset2 = lk_pack2(p->input_offset);
+    uint32_t *const wq = (uint32_t *)(void *)scratch, *const x = wq + out_ch * (k4 >> 1);
+    int8_t *const bytes = (int8_t *)(x + (k4 >> 1));
+    uint32_t *w = wq;
+    for (int32_t o0 = 0; o0 < out_ch; o0 += 4) { /* the weights, in the order lk_conv_small_pixel reads them */
+        for (int32_t s = 0; s < steps; ++s) {
+            for (int32_t o = o0; o < o0 + 4; ++o, w += 2) {
+                const uint32_t v = lk_read4(filter + o * k + 4 * s);
+                w[0] = lk_sxtb16(v), w[1] = lk_sxtb16_ror8(v);
+            }
+        }
+    }
+    const int32_t row_n = p->k_w * p->in_ch, row_step = p->dilation_h * p->in_w * p->in_ch;
+    const int32_t span_h = (p->k_h - 1) * p->dilation_h, span_w = (p->k_w - 1) * p->dilation_w;
+    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_ch;
+        for (int32_t y = 0; y < p->out_h; ++y) {
+            const int32_t in_y0 = y * p->stride_h - p->pad_top;
+            for (int32_t xo = 0; xo < p->out_w; ++xo, output += out_ch) {
+                const int32_t in_x0 = xo * p->stride_w - p->pad_left;
+                if (p->dilation_w == 1 && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
+                    memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to K4 */
+                    lk_copy_rows(bytes, in_b + (in_y0 * p->in_w + in_x0) * p->in_ch, p->k_h, row_n, row_step);
+                } else {
+                    lk_im2col(p, in_b, in_y0, in_x0, 0, k4, bytes);
+                }
+                const int8_t *src = bytes;
+                uint32_t *d = x;
+                for (int32_t s = steps; s > 0; --s, src += 4, d += 2) {
+                    const uint32_t v = lk_read4(src);
+                    d[0] = lk_sxtab16(offset2, v);
+                    d[1] = lk_sxtab16_ror8(offset2, v);
+                }
+                lk_conv_small_pixel(x, wq, steps, out_ch, output, rq);
+            }
+        }
+    }
+}
+#endif
+
 void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output, int16_t *scratch) {
     const lk_conv_params copy = *params, *p = &copy;
@@ -301,9 +390,13 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     const int32_t pixels = p->out_h * p->out_w, image = p->in_h * p->in_w * p->in_ch;
     const uint32_t offset2 = lk_pack2(p->input_offset);
     int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
-    /* every output channel's bias and constants, after the pixels (LK_CONV_SCRATCH_BYTES: more of
-     * them for a 1x1 filter of 4 or 8 values, lk_conv_pw_small's) */
-    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + (p->k_h * p->k_w == 1 && k4 <= 8 ? 32 : 9) * k4);
+    /* every output channel's bias and constants, after the pixels (LK_CONV_SCRATCH_BYTES: more room
+     * for a 1x1 filter of 4 or 8 values, lk_conv_pw_small's, and for lk_conv_small's weights) */
+#if LK_CONV_SMALL
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + LK_CONV_COL_BYTES(p->k_h * p->k_w, k4, p->out_ch));
+#else
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + LK_CONV_COL_BYTES_4PX(p->k_h * p->k_w, k4));
+#endif
     int fast = p->act_min == -128 && p->act_max == 127;    /* else lk_conv_output4_any for all */
     for (int32_t o = 0; o < p->out_ch; ++o) {
         const int32_t shift = p->shift[o];
@@ -331,6 +424,12 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
             }
             lk_conv_pw_small(scratch, n, filter, k4, p->out_ch, output + px * p->out_ch, rq);
         }
+        return;
+    }
+#endif
+#if LK_CONV_SMALL
+    if (fast && groups == 1 && LK_CONV_SMALL_FILTER(k4, p->out_ch)) {
+        lk_conv_small(p, input, filter, k, k4, scratch, rq, output);
         return;
     }
 #endif
