@@ -159,7 +159,7 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         # LK_CONV_SCRATCH_BYTES: the DSP path's im2col of four output pixels (int16), one window (bytes)
         # and each output channel's bias and requantization constants (4 int32); a 1x1 filter of up to
         # 8 values unpacks 16 pixels (int16) instead; a small filter's path its unpacked weights too
-        scratch_bytes=max((32 if k_h * k_w == 1 and k4 <= 8 else 9) * k4, (2 * out_ch + 3) * k4 if small else 0)
+        scratch_bytes=max((32 if k_h * k_w == 1 and k4 <= 8 else 9) * k4, (2 * out_ch + 6) * k4 if small else 0)
         + 16 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
         # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels;

@@ -301,9 +301,11 @@ __attribute__((noinline)) static void lk_conv_pw_small(const int16_t *col, int32
  * group), the rare shifts and clamping activations aside: a stem over a few input channels, a small
  * 1-D convolution. Its weights are unpacked once per call into the scratch, and each output pixel
  * then takes its output channels 4 at a time: per step of 4 values of the window, the window's two
- * words once and each channel's two weight words, 8 SMLADs. Scratch: the weights (int16, channel
- * group by channel group, step by step, channel by channel: 2 words each), then one pixel's window
- * unpacked (K4 int16) and gathered (K4 bytes): (2 * out_ch + 3) * K4 bytes (LK_CONV_SCRATCH_BYTES). */
+ * words once and each channel's two weight words, 8 SMLADs. A window inside the image is read a word
+ * at a time straight from the input (lk_word_at), one on the border gathered first. Scratch: the
+ * weights (int16, channel group by channel group, step by step, channel by channel: 2 words each),
+ * one pixel's window unpacked (K4 int16), where its words are (3 int32 per 4 values) and a window
+ * gathered (K4 bytes): (2 * out_ch + 6) * K4 bytes (LK_CONV_SCRATCH_BYTES). */
 /* Output channels 0 .. out_ch - 1 of one pixel from its unpacked window x (steps words of 2). */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-schedule-insns")))
@@ -338,12 +340,21 @@ __attribute__((noinline)) static void lk_conv_small_pixel(const uint32_t *x, con
 }
 
 /* The whole convolution on that path; rq holds every channel's constants (fast). */
-static void lk_conv_small(const lk_conv_params *p, const int8_t *input, const int8_t *filter, int32_t k,
+/* Where a window inside the image has word g of its K4 values (values 4g .. 4g + 3, filter row by
+ * filter row), from the window's first tap: the 4 bytes at a when they lie in one filter row (shift
+ * 0); else the row's last 4 bytes at a shifted right by `shift` bits (its last 4 - shift / 8 values)
+ * joined by the first bytes of the next row at b, or by zero points after the last row (b < 0). */
+typedef struct {
+    int32_t a, b, shift;
+} lk_word_at;
+
+__attribute__((noinline)) static void lk_conv_small(const lk_conv_params *p, const int8_t *input, const int8_t *filter, int32_t k,
                           int32_t k4, int16_t *scratch, const lk_conv_rq *rq, int8_t *output) {
     const int32_t out_ch = p->out_ch, steps = k4 >> 2;
-    const uint32_t offset2 = lk_pack2(p->input_offset);
+    const uint32_t offset2 = lk_pack2(p->input_offset), zero4 = 0x01010101u * (uint8_t)-p->input_offset;
     uint32_t *const wq = (uint32_t *)(void *)scratch, *const x = wq + out_ch * (k4 >> 1);
-    int8_t *const bytes = (int8_t *)(x + (k4 >> 1));
+    lk_word_at *const at = (lk_word_at *)(void *)(x + (k4 >> 1));
+    int8_t *const bytes = (int8_t *)(at + steps); /* a window on the border, gathered */
     uint32_t *w = wq;
     for (int32_t o0 = 0; o0 < out_ch; o0 += 4) { /* the weights, in the order lk_conv_small_pixel reads them */
         for (int32_t s = 0; s < steps; ++s) {
@@ -355,25 +366,40 @@ static void lk_conv_small(const lk_conv_params *p, const int8_t *input, const in
     }
     const int32_t row_n = p->k_w * p->in_ch, row_step = p->dilation_h * p->in_w * p->in_ch;
     const int32_t span_h = (p->k_h - 1) * p->dilation_h, span_w = (p->k_w - 1) * p->dilation_w;
-    const uint32_t zero4 = 0x01010101u * (uint8_t)-p->input_offset;
+    const int words = p->dilation_w == 1 && row_n >= 4; /* a window's rows read a word at a time */
+    for (int32_t g = 0; words && g < steps; ++g) {
+        const int32_t r = 4 * g / row_n, c = 4 * g % row_n;
+        if (c + 4 <= row_n) {
+            at[g].a = r * row_step + c, at[g].b = 0, at[g].shift = 0;
+        } else {
+            at[g].a = r * row_step + row_n - 4, at[g].b = r + 1 < p->k_h ? (r + 1) * row_step : -1;
+            at[g].shift = 8 * (4 - (row_n - c));
+        }
+    }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_ch;
         for (int32_t y = 0; y < p->out_h; ++y) {
             const int32_t in_y0 = y * p->stride_h - p->pad_top;
             for (int32_t xo = 0; xo < p->out_w; ++xo, output += out_ch) {
                 const int32_t in_x0 = xo * p->stride_w - p->pad_left;
-                if (p->dilation_w == 1 && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
-                    memcpy(bytes + k4 - 4, &zero4, 4); /* the padding up to K4 */
-                    lk_copy_rows(bytes, in_b + (in_y0 * p->in_w + in_x0) * p->in_ch, p->k_h, row_n, row_step);
+                uint32_t *d = x;
+                if (words && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
+                    const int8_t *const base = in_b + (in_y0 * p->in_w + in_x0) * p->in_ch; /* inside the image */
+                    const lk_word_at *t = at;
+                    for (int32_t g = steps; g > 0; --g, ++t, d += 2) {
+                        uint32_t v = lk_read4(base + t->a);
+                        if (t->shift) v = (v >> t->shift) | ((t->b >= 0 ? lk_read4(base + t->b) : zero4) << (32 - t->shift));
+                        d[0] = lk_sxtab16(offset2, v);
+                        d[1] = lk_sxtab16_ror8(offset2, v);
+                    }
                 } else {
                     lk_im2col(p, in_b, in_y0, in_x0, 0, k4, bytes);
-                }
-                const int8_t *src = bytes;
-                uint32_t *d = x;
-                for (int32_t s = steps; s > 0; --s, src += 4, d += 2) {
-                    const uint32_t v = lk_read4(src);
-                    d[0] = lk_sxtab16(offset2, v);
-                    d[1] = lk_sxtab16_ror8(offset2, v);
+                    const int8_t *src = bytes;
+                    for (int32_t g = steps; g > 0; --g, src += 4, d += 2) {
+                        const uint32_t v = lk_read4(src);
+                        d[0] = lk_sxtab16(offset2, v);
+                        d[1] = lk_sxtab16_ror8(offset2, v);
+                    }
                 }
                 lk_conv_small_pixel(x, wq, steps, out_ch, output, rq);
             }

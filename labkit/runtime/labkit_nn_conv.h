@@ -57,15 +57,15 @@ typedef struct {
  * a multiple of 4, K = k_h * k_w * filter_in_ch: 9 * K4 bytes) and each output channel's bias and
  * requantization constants (4 int32); for a 1x1 filter of K4 <= 8 values, 16 pixels' worth (32 * K4
  * bytes) instead of the 9 * K4; for a small filter (out_ch * K4 <= 256, out_ch a multiple of 4) at
- * least (2 * out_ch + 3) * K4, its weights unpacked and one window. The plain C kernel does not use
+ * least (2 * out_ch + 6) * K4, its weights unpacked and one window. The plain C kernel does not use
  * it. 8-byte aligned. The DSP path also reads each weight row as K4 bytes: when K is not a multiple
  * of 4, the filter array needs K4 - K readable bytes after its last row (the generator adds them). */
 #define LK_CONV_K4(k_h, k_w, filter_in_ch) (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4)
 #define LK_CONV_COL_BYTES_4PX(taps, k4) (((taps) == 1 && (k4) <= 8 ? 32 : 9) * (k4))
 #define LK_CONV_SMALL_FILTER(k4, out_ch) ((out_ch) % 4 == 0 && (out_ch) * (k4) <= 256)
 #define LK_CONV_COL_BYTES(taps, k4, out_ch)                                                          \
-    (LK_CONV_SMALL_FILTER(k4, out_ch) && (2 * (out_ch) + 3) * (k4) > LK_CONV_COL_BYTES_4PX(taps, k4) \
-         ? (2 * (out_ch) + 3) * (k4)                                                                 \
+    (LK_CONV_SMALL_FILTER(k4, out_ch) && (2 * (out_ch) + 6) * (k4) > LK_CONV_COL_BYTES_4PX(taps, k4) \
+         ? (2 * (out_ch) + 6) * (k4)                                                                 \
          : LK_CONV_COL_BYTES_4PX(taps, k4))
 #define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch) \
     (LK_CONV_COL_BYTES((k_h) * (k_w), LK_CONV_K4(k_h, k_w, filter_in_ch), out_ch) + 16 * (out_ch))
