@@ -894,7 +894,7 @@ static void lk_mean_s8_quads(const lk_mean_params *p, const int8_t *input, int8_
     if (e2) lk_requant_e2_init(&r, multiplier, shift, z);
     for (int32_t o = 0; o < p->outer; ++o, input += reduce * inner) {
         for (int32_t i = 0; i < inner; i += 4, output += 4) {
-            int32_t s[4] = {start, start, start, start};
+            int32_t s0 = start, s1 = start, s2 = start, s3 = start;
             const int8_t *x = input + i;
             for (int32_t n = reduce; n > 0; n -= 256) {
                 uint32_t even = 0, odd = 0; /* (c0, c2) and (c1, c3) */
@@ -902,11 +902,18 @@ static void lk_mean_s8_quads(const lk_mean_params *p, const int8_t *input, int8_
                     const uint32_t v = lk_read4(x);
                     even = lk_sxtab16(even, v), odd = lk_sxtab16_ror8(odd, v);
                 }
-                s[0] += (int16_t)even, s[2] += (int32_t)even >> 16, s[1] += (int16_t)odd, s[3] += (int32_t)odd >> 16;
+                s0 += (int16_t)even, s2 += (int32_t)even >> 16, s1 += (int16_t)odd, s3 += (int32_t)odd >> 16;
             }
-            for (int32_t j = 0; j < 4; ++j) {
-                output[j] = (int8_t)(e2 ? LK_REQUANT_E2(s[j], r.multiplier, r.round_hi, r.e1)
-                                        : lk_ssat8(lk_requantize(s[j], multiplier, shift) + z));
+            if (e2) {
+                output[0] = (int8_t)LK_REQUANT_E2(s0, r.multiplier, r.round_hi, r.e1);
+                output[1] = (int8_t)LK_REQUANT_E2(s1, r.multiplier, r.round_hi, r.e1);
+                output[2] = (int8_t)LK_REQUANT_E2(s2, r.multiplier, r.round_hi, r.e1);
+                output[3] = (int8_t)LK_REQUANT_E2(s3, r.multiplier, r.round_hi, r.e1);
+            } else {
+                output[0] = (int8_t)lk_ssat8(lk_requantize(s0, multiplier, shift) + z);
+                output[1] = (int8_t)lk_ssat8(lk_requantize(s1, multiplier, shift) + z);
+                output[2] = (int8_t)lk_ssat8(lk_requantize(s2, multiplier, shift) + z);
+                output[3] = (int8_t)lk_ssat8(lk_requantize(s3, multiplier, shift) + z);
             }
         }
     }
