@@ -376,14 +376,18 @@ __attribute__((noinline)) static void lk_conv_small(const lk_conv_params *p, con
             at[g].shift = 8 * (4 - (row_n - c));
         }
     }
+    /* the output columns [x_in0, x_in1) whose windows' columns all lie inside the image */
+    const int32_t lim = p->in_w + p->pad_left - span_w, x_in0 = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    const int32_t x_in1 = lim <= 0 ? 0 : (lim + p->stride_w - 1) / p->stride_w < p->out_w ? (lim + p->stride_w - 1) / p->stride_w : p->out_w;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_ch;
         for (int32_t y = 0; y < p->out_h; ++y) {
             const int32_t in_y0 = y * p->stride_h - p->pad_top;
+            const int row_inside = words && in_y0 >= 0 && in_y0 + span_h < p->in_h;
             for (int32_t xo = 0; xo < p->out_w; ++xo, output += out_ch) {
                 const int32_t in_x0 = xo * p->stride_w - p->pad_left;
                 uint32_t *d = x;
-                if (words && in_y0 >= 0 && in_y0 + span_h < p->in_h && in_x0 >= 0 && in_x0 + span_w < p->in_w) {
+                if (row_inside && xo >= x_in0 && xo < x_in1) {
                     const int8_t *const base = in_b + (in_y0 * p->in_w + in_x0) * p->in_ch; /* inside the image */
                     const lk_word_at *t = at;
                     for (int32_t g = steps; g > 0; --g, ++t, d += 2) {
