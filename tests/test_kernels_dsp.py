@@ -236,11 +236,32 @@ static void requantization(int32_t n, int32_t *in_off, int32_t *out_off, int32_t
     *lo = -128, *hi = 127;
     if (rnd() % 2) *lo = pick(-128, 0), *hi = pick(*lo, 127);
 }
+/* Random input and filter values. */
+static void randomize(void) {
+    for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
+    for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
+}
+/* p's requantization, 4 times in 5 the DSP paths' usual case: every shift in -23 .. -2, no clamping. */
+static void usual_requantization(lk_conv_params *p) {
+    requantization(p->out_ch, &p->input_offset, &p->output_offset, &p->act_min, &p->act_max);
+    if (rnd() % 5) {
+        for (int32_t o = 0; o < p->out_ch; ++o) shift[o] = (int8_t)pick(-23, -2);
+        p->act_min = -128, p->act_max = 127;
+    }
+    p->multiplier = multiplier, p->shift = shift;
+}
+/* 1 if the plain C and the DSP CONV_2D kernels give different bytes for p (with or without a bias). */
+static int conv_differs(const lk_conv_params *p) {
+    const int32_t n = p->batches * p->out_h * p->out_w * p->out_ch;
+    const int32_t *b = rnd() % 4 ? bias : NULL;
+    ref_conv_s8(p, input, filter, b, out_a, NULL);
+    lk_conv_s8(p, input, filter, b, out_b, (int16_t *)scratch);
+    return memcmp(out_a, out_b, (size_t)n) != 0;
+}
 int main(void) {
     int bad = 0, convs = 0, dws = 0, means = 0, pointwise = 0, small = 0;
     for (int t = 0; t < TRIALS; ++t) {
-        for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
-        for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
+        randomize();
         lk_conv_params p;
         memset(&p, 0, sizeof p);
         const int32_t groups = pick(1, 3);
@@ -308,33 +329,22 @@ int main(void) {
     /* lk_conv_s8's small pointwise path (1x1, stride 1, 4 or 8 input channels, every shift in -23 .. -2, no
      * clamping), which the draws above seldom reach: mostly that case, now and then one that leaves it */
     for (int t = 0; t < TRIALS / 2; ++t) {
-        for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
-        for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
+        randomize();
         lk_conv_params p;
         memset(&p, 0, sizeof p);
         p.batches = pick(1, 2), p.in_h = p.out_h = pick(1, 9), p.in_w = p.out_w = pick(1, 9);
         p.in_ch = p.filter_in_ch = 4 * pick(1, 2), p.out_ch = pick(1, 9);
         p.k_h = p.k_w = p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
-        requantization(p.out_ch, &p.input_offset, &p.output_offset, &p.act_min, &p.act_max);
-        if (rnd() % 5) {
-            for (int32_t o = 0; o < p.out_ch; ++o) shift[o] = (int8_t)pick(-23, -2);
-            p.act_min = -128, p.act_max = 127;
-        }
-        p.multiplier = multiplier, p.shift = shift;
-        const int32_t n = p.batches * p.out_h * p.out_w * p.out_ch;
-        const int32_t *b = rnd() % 4 ? bias : NULL;
-        ref_conv_s8(&p, input, filter, b, out_a, NULL);
-        lk_conv_s8(&p, input, filter, b, out_b, (int16_t *)scratch);
+        usual_requantization(&p);
         ++pointwise;
-        if (memcmp(out_a, out_b, (size_t)n) && bad++ < 5)
+        if (conv_differs(&p) && bad++ < 5)
             printf("pointwise %d: %ldx%ldx%ld -> %ld\n", t, (long)p.in_h, (long)p.in_w, (long)p.in_ch, (long)p.out_ch);
     }
     /* lk_conv_s8's small-filter path (out_ch * K4 <= 256, out_ch a multiple of 4, one group, every shift in
      * -23 .. -2, no clamping): stems over 1 to 6 channels, small 1-D and 2-D filters, stride, dilation and
      * padding as above; now and then one that leaves it */
     for (int t = 0; t < TRIALS / 2; ++t) {
-        for (size_t i = 0; i < sizeof input; ++i) input[i] = (int8_t)rnd();
-        for (size_t i = 0; i < sizeof filter; ++i) filter[i] = (int8_t)rnd();
+        randomize();
         lk_conv_params p;
         memset(&p, 0, sizeof p);
         p.batches = pick(1, 2), p.in_h = pick(1, 9), p.in_w = pick(1, 9);
@@ -344,19 +354,10 @@ int main(void) {
         p.stride_h = pick(1, 2), p.stride_w = pick(1, 2), p.dilation_h = pick(1, 2), p.dilation_w = pick(1, 2);
         p.out_h = out_size(p.in_h, p.k_h, p.dilation_h, p.stride_h, &p.pad_top);
         p.out_w = out_size(p.in_w, p.k_w, p.dilation_w, p.stride_w, &p.pad_left);
-        requantization(p.out_ch, &p.input_offset, &p.output_offset, &p.act_min, &p.act_max);
-        if (rnd() % 5) {
-            for (int32_t o = 0; o < p.out_ch; ++o) shift[o] = (int8_t)pick(-23, -2);
-            p.act_min = -128, p.act_max = 127;
-        }
-        p.multiplier = multiplier, p.shift = shift;
-        const int32_t n = p.batches * p.out_h * p.out_w * p.out_ch;
-        if (n > 0 && p.out_ch * LK_CONV_K4(p.k_h, p.k_w, p.filter_in_ch) <= 256) {
-            const int32_t *b = rnd() % 4 ? bias : NULL;
-            ref_conv_s8(&p, input, filter, b, out_a, NULL);
-            lk_conv_s8(&p, input, filter, b, out_b, (int16_t *)scratch);
+        usual_requantization(&p);
+        if (p.out_h > 0 && p.out_w > 0 && p.out_ch * LK_CONV_K4(p.k_h, p.k_w, p.filter_in_ch) <= 256) {
             ++small;
-            if (memcmp(out_a, out_b, (size_t)n) && bad++ < 5)
+            if (conv_differs(&p) && bad++ < 5)
                 printf("small %d: %ldx%ldx%ld k %ldx%ld -> %ld\n", t, (long)p.in_h, (long)p.in_w, (long)p.in_ch,
                        (long)p.k_h, (long)p.k_w, (long)p.out_ch);
         }
