@@ -128,7 +128,9 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
     # last word needs up to 3 bytes past the filter, zeros here (they multiply the window's zeros).
     k = k_h * k_w * filter_in_ch
     k4 = (k + 3) // 4 * 4
-    small = out_ch % 4 == 0 and out_ch * k4 <= 256  # LK_CONV_COL_BYTES's small filter
+    # LK_CONV_SMALL_FILTER: the DSP path's small-filter case
+    small = (out_ch % 4 == 0 and out_ch * k4 <= 256 and k_w * filter_in_ch >= 4
+             and int(op.options.get("dilation_w_factor", 1)) == 1 and groups == 1)
     pad = np.zeros(k4 - k, dtype=np.int8)
     arrays = [CArray("int8_t", f"{name}_filter", np.concatenate([w.data.reshape(-1), pad]),
                      f"{shape} int8 filter" + (f", then {pad.size} zero bytes the DSP path may read" if pad.size else ""))]
@@ -163,9 +165,9 @@ def _conv_2d(g: Graph, op: Op, name: str) -> Lowered:
         + 16 * out_ch,
         macs=sp["batches"] * sp["out_h"] * sp["out_w"] * out_ch * k_h * k_w * filter_in_ch,
         # the DSP path's pointwise case (lk_conv_s8): 1x1, one group, no padding, a multiple of 4 channels;
-        # its small-filter case (lk_conv_small): out_ch * K4 <= 256, out_ch a multiple of 4, one group
+        # its small-filter case (lk_conv_small)
         features=frozenset({"conv_pointwise"} if (k_h, k_w, groups, sp["pad_top"], sp["pad_left"], in_ch % 4)
-                           == (1, 1, 1, 0, 0, 0) else set()) | frozenset({"conv_small"} if small and groups == 1 else set()),
+                           == (1, 1, 1, 0, 0, 0) else set()) | frozenset({"conv_small"} if small else set()),
     )
 
 

@@ -297,8 +297,8 @@ __attribute__((noinline)) static void lk_conv_pw_small(const int16_t *col, int32
 #endif
 
 #if LK_CONV_SMALL
-/* A convolution with a small filter (out_ch * K4 <= 256, out_ch a multiple of 4: LK_CONV_SMALL_FILTER; one
- * group), the rare shifts and clamping activations aside: a stem over a few input channels, a small
+/* A convolution with a small filter (out_ch * K4 <= 256, out_ch a multiple of 4, rows of 4 bytes or more,
+ * no dilation across a row, one group: LK_CONV_SMALL_FILTER), the rare shifts and clamping activations aside: a stem over a few input channels, a small
  * 1-D convolution. Its weights are unpacked once per call into the scratch, and each output pixel
  * then takes its output channels 4 at a time: per step of 4 values of the window, the window's two
  * words once and each channel's two weight words, 8 SMLADs. A window inside the image is read a word
@@ -366,8 +366,7 @@ __attribute__((noinline)) static void lk_conv_small(const lk_conv_params *p, con
     }
     const int32_t row_n = p->k_w * p->in_ch, row_step = p->dilation_h * p->in_w * p->in_ch;
     const int32_t span_h = (p->k_h - 1) * p->dilation_h, span_w = (p->k_w - 1) * p->dilation_w;
-    const int words = p->dilation_w == 1 && row_n >= 4; /* a window's rows read a word at a time */
-    for (int32_t g = 0; words && g < steps; ++g) {
+    for (int32_t g = 0; g < steps; ++g) { /* a window's rows are read a word at a time */
         const int32_t r = 4 * g / row_n, c = 4 * g % row_n;
         if (c + 4 <= row_n) {
             at[g].a = r * row_step + c, at[g].b = 0, at[g].shift = 0;
@@ -383,7 +382,7 @@ __attribute__((noinline)) static void lk_conv_small(const lk_conv_params *p, con
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_ch;
         for (int32_t y = 0; y < p->out_h; ++y) {
             const int32_t in_y0 = y * p->stride_h - p->pad_top;
-            const int row_inside = words && in_y0 >= 0 && in_y0 + span_h < p->in_h;
+            const int row_inside = in_y0 >= 0 && in_y0 + span_h < p->in_h;
             for (int32_t xo = 0; xo < p->out_w; ++xo, output += out_ch) {
                 const int32_t in_x0 = xo * p->stride_w - p->pad_left;
                 uint32_t *d = x;
@@ -422,11 +421,8 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     int8_t *bytes = (int8_t *)(void *)(scratch + LK_CONV_PIXELS * k4); /* where a window is gathered */
     /* every output channel's bias and constants, after the pixels (LK_CONV_SCRATCH_BYTES: more room
      * for a 1x1 filter of 4 or 8 values, lk_conv_pw_small's, and for lk_conv_small's weights) */
-#if LK_CONV_SMALL
-    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + LK_CONV_COL_BYTES(p->k_h * p->k_w, k4, p->out_ch));
-#else
-    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + LK_CONV_COL_BYTES_4PX(p->k_h * p->k_w, k4));
-#endif
+    const int small = LK_CONV_SMALL && LK_CONV_SMALL_FILTER(k4, p->out_ch, p->k_w * p->filter_in_ch, p->dilation_w, groups);
+    lk_conv_rq *rq = (lk_conv_rq *)(void *)((int8_t *)scratch + LK_CONV_COL_BYTES(p->k_h * p->k_w, k4, p->out_ch, small));
     int fast = p->act_min == -128 && p->act_max == 127;    /* else lk_conv_output4_any for all */
     for (int32_t o = 0; o < p->out_ch; ++o) {
         const int32_t shift = p->shift[o];
@@ -458,7 +454,7 @@ void lk_conv_s8(const lk_conv_params *params, const int8_t *input, const int8_t 
     }
 #endif
 #if LK_CONV_SMALL
-    if (fast && groups == 1 && LK_CONV_SMALL_FILTER(k4, p->out_ch)) {
+    if (small && fast) {
         lk_conv_small(p, input, filter, k, k4, scratch, rq, output);
         return;
     }

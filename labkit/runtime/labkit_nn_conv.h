@@ -56,19 +56,24 @@ typedef struct {
  * extension, the windows of four output pixels as int16, one window as bytes (K4 = K rounded up to
  * a multiple of 4, K = k_h * k_w * filter_in_ch: 9 * K4 bytes) and each output channel's bias and
  * requantization constants (4 int32); for a 1x1 filter of K4 <= 8 values, 16 pixels' worth (32 * K4
- * bytes) instead of the 9 * K4; for a small filter (out_ch * K4 <= 256, out_ch a multiple of 4) at
- * least (2 * out_ch + 6) * K4, its weights unpacked and one window. The plain C kernel does not use
+ * bytes) instead of the 9 * K4; for a small filter (LK_CONV_SMALL_FILTER) at least (2 * out_ch + 6) *
+ * K4, its weights unpacked and one window. The plain C kernel does not use
  * it. 8-byte aligned. The DSP path also reads each weight row as K4 bytes: when K is not a multiple
  * of 4, the filter array needs K4 - K readable bytes after its last row (the generator adds them). */
 #define LK_CONV_K4(k_h, k_w, filter_in_ch) (((k_h) * (k_w) * (filter_in_ch) + 3) / 4 * 4)
 #define LK_CONV_COL_BYTES_4PX(taps, k4) (((taps) == 1 && (k4) <= 8 ? 32 : 9) * (k4))
-#define LK_CONV_SMALL_FILTER(k4, out_ch) ((out_ch) % 4 == 0 && (out_ch) * (k4) <= 256)
-#define LK_CONV_COL_BYTES(taps, k4, out_ch)                                                          \
-    (LK_CONV_SMALL_FILTER(k4, out_ch) && (2 * (out_ch) + 6) * (k4) > LK_CONV_COL_BYTES_4PX(taps, k4) \
-         ? (2 * (out_ch) + 6) * (k4)                                                                 \
-         : LK_CONV_COL_BYTES_4PX(taps, k4))
-#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch) \
-    (LK_CONV_COL_BYTES((k_h) * (k_w), LK_CONV_K4(k_h, k_w, filter_in_ch), out_ch) + 16 * (out_ch))
+/* A filter lk_conv_s8's small-filter path takes: out_ch a multiple of 4, out_ch * K4 <= 256, filter
+ * rows of 4 bytes or more (row_n = k_w * filter_in_ch), no dilation across a row, one group. */
+#define LK_CONV_SMALL_FILTER(k4, out_ch, row_n, dilation_w, groups) \
+    ((out_ch) % 4 == 0 && (out_ch) * (k4) <= 256 && (row_n) >= 4 && (dilation_w) == 1 && (groups) == 1)
+#define LK_CONV_COL_BYTES(taps, k4, out_ch, small)                                                   \
+    ((small) && (2 * (out_ch) + 6) * (k4) > LK_CONV_COL_BYTES_4PX(taps, k4) ? (2 * (out_ch) + 6) * (k4) \
+                                                                           : LK_CONV_COL_BYTES_4PX(taps, k4))
+/* (enough for any dilation and groups: the generator plans the exact figure) */
+#define LK_CONV_SCRATCH_BYTES(k_h, k_w, filter_in_ch, out_ch)                                              \
+    (LK_CONV_COL_BYTES((k_h) * (k_w), LK_CONV_K4(k_h, k_w, filter_in_ch), out_ch,                         \
+                       LK_CONV_SMALL_FILTER(LK_CONV_K4(k_h, k_w, filter_in_ch), out_ch, (k_w) * (filter_in_ch), 1, 1)) + \
+     16 * (out_ch))
 
 void lk_conv_s8(const lk_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                 int8_t *output, int16_t *scratch);
